@@ -1,0 +1,159 @@
+//! Bots: every chat has one, and it answers each committed user message.
+//!
+//! The answer to the n-th committed user message (since start or reset) has
+//! its delay, its text and its idempotency key drawn from `(seed, n)`, so a
+//! bot never shifts a request's faults and a seed replays the same answers.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+
+use crate::chaos::Delay;
+use crate::model::{Chat, Message};
+use crate::seeded::{rng_at, uuid_from, Stream};
+
+/// The built-in answers of the default bot, written for this crate.
+pub const DEFAULT_LINES: &[&str] = &[
+    "Got it, thanks!",
+    "Interesting. Tell me more?",
+    "I'll get back to you on that.",
+    "Sounds good to me.",
+    "Hmm, let me think about it.",
+    "Ha! Good one.",
+    "Noted.",
+    "Could you say that another way?",
+    "I was just about to ask you the same thing.",
+    "That makes sense.",
+    "Sure thing.",
+    "Wait, really?",
+    "Let's do it.",
+    "I'm not sure I follow, but okay.",
+    "Thanks for letting me know.",
+    "On it!",
+];
+
+/// A user-supplied answer function: given the chat and the user's message,
+/// the bot's answer, or `None` to stay quiet.
+pub type BotFn = dyn Fn(&Chat, &Message) -> Option<String> + Send + Sync;
+
+/// What a chat's bot says.
+///
+/// ```
+/// use mock_chat_server::BotBehavior;
+///
+/// let shouting = BotBehavior::custom(|_chat, msg| Some(msg.text.to_uppercase()));
+/// # let _ = shouting;
+/// ```
+#[derive(Clone, Default)]
+pub enum BotBehavior {
+    /// A line from [`DEFAULT_LINES`], chosen by the seeded RNG (the default).
+    #[default]
+    Lines,
+    /// Answers with the user's own text.
+    Echo,
+    /// Never answers.
+    Silent,
+    /// Answers with whatever the closure returns.
+    Custom(Arc<BotFn>),
+}
+
+impl BotBehavior {
+    /// A bot driven by a closure.
+    pub fn custom(f: impl Fn(&Chat, &Message) -> Option<String> + Send + Sync + 'static) -> Self {
+        BotBehavior::Custom(Arc::new(f))
+    }
+
+    /// The answer to `msg`, given the line index drawn for it.
+    pub(crate) fn answer(&self, chat: &Chat, msg: &Message, line: usize) -> Option<String> {
+        match self {
+            BotBehavior::Lines => Some(DEFAULT_LINES[line % DEFAULT_LINES.len()].to_string()),
+            BotBehavior::Echo => Some(msg.text.clone()),
+            BotBehavior::Silent => None,
+            BotBehavior::Custom(f) => f(chat, msg),
+        }
+    }
+
+    pub(crate) fn is_silent(&self) -> bool {
+        matches!(self, BotBehavior::Silent)
+    }
+}
+
+impl fmt::Debug for BotBehavior {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BotBehavior::Lines => f.write_str("Lines"),
+            BotBehavior::Echo => f.write_str("Echo"),
+            BotBehavior::Silent => f.write_str("Silent"),
+            BotBehavior::Custom(_) => f.write_str("Custom(..)"),
+        }
+    }
+}
+
+/// The default bot delay: 3, 4 or 5 seconds, equally likely.
+pub fn default_delay() -> Delay {
+    Delay::OneOf(vec![3000, 4000, 5000])
+}
+
+/// Everything random about one bot answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BotDraw {
+    /// Unscaled delay.
+    pub(crate) delay: Duration,
+    pub(crate) line: usize,
+    pub(crate) key: String,
+}
+
+/// The draw for the answer to the n-th committed user message.
+pub(crate) fn draw(seed: u64, n: u64, delay: &Delay) -> BotDraw {
+    let mut rng = rng_at(seed, Stream::Bot as u64, n);
+    let delay = delay.draw(&mut rng);
+    let line = rng.gen_range(0..DEFAULT_LINES.len());
+    let key = uuid_from(&mut rng).to_string();
+    BotDraw { delay, line, key }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn draws_are_reproducible_and_cover_the_delays() {
+        let d = default_delay();
+        assert_eq!(draw(1, 5, &d), draw(1, 5, &d));
+        assert_ne!(draw(1, 5, &d).key, draw(1, 6, &d).key);
+        let mut seen = std::collections::BTreeSet::new();
+        for n in 0..200 {
+            seen.insert(draw(3, n, &d).delay.as_secs());
+        }
+        assert_eq!(seen.into_iter().collect::<Vec<_>>(), vec![3, 4, 5]);
+    }
+
+    #[test]
+    fn behaviors_answer() {
+        let chat = Chat {
+            id: 1,
+            name: "c".into(),
+        };
+        let msg = Message {
+            id: 1,
+            chat_id: 1,
+            author: crate::model::Author::User,
+            text: "ping".into(),
+            sent_at: chrono::Utc::now(),
+            idempotency_key: "k".into(),
+        };
+        assert_eq!(
+            BotBehavior::Echo.answer(&chat, &msg, 0).as_deref(),
+            Some("ping")
+        );
+        assert_eq!(BotBehavior::Silent.answer(&chat, &msg, 0), None);
+        assert_eq!(
+            BotBehavior::Lines.answer(&chat, &msg, 1).as_deref(),
+            Some(DEFAULT_LINES[1])
+        );
+        let c = BotBehavior::custom(|c, m| Some(format!("{}:{}", c.name, m.text)));
+        assert_eq!(c.answer(&chat, &msg, 0).as_deref(), Some("c:ping"));
+    }
+}

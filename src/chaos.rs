@@ -114,7 +114,8 @@ pub enum Fault {
     /// The SSE connection is cut right after an event.
     StreamDisconnect,
     /// A resumed SSE stream starts with the event named by `Last-Event-ID`,
-    /// which the client already had.
+    /// which the client already had. Forced, it waits for the next *resumed*
+    /// connection (one with `Last-Event-ID`).
     ResumeOverlap,
 }
 
@@ -905,17 +906,26 @@ impl Chaos {
         let mut rng = rng_at(self.seed, Stream::Route0 as u64 + route.index() as u64, k);
         let p = plan.events.stream_disconnect;
         let mut disconnect_after = if p > 0.0 {
-            // Geometric: the number of events delivered before the cut.
-            let mut n = 1u64;
-            while n < 1_000_000 && rng.gen::<f64>() >= p {
-                n += 1;
-            }
-            Some(n)
+            // Geometric: the number of events delivered before the cut, by
+            // inversion (one draw, whatever `p`); `1 - gen()` is in (0, 1].
+            let u = 1.0 - rng.gen::<f64>();
+            Some(((u.ln() / (-p).ln_1p()).floor() as u64).saturating_add(1))
         } else {
             None
         };
-        let mut resume_overlap = resumed && rng.gen::<f64>() < plan.events.resume_overlap;
-        let forced_fault = lock(&self.forced)[route.index()].pop_front();
+        let overlap_p = plan.events.resume_overlap;
+        let mut resume_overlap = resumed && overlap_p > 0.0 && rng.gen::<f64>() < overlap_p;
+        let forced_fault = {
+            let mut forced = lock(&self.forced);
+            let queue = &mut forced[route.index()];
+            // A forced overlap waits for a resumed connection: a fresh one
+            // has nothing to overlap and would waste it.
+            if !resumed && queue.front() == Some(&Fault::ResumeOverlap) {
+                None
+            } else {
+                queue.pop_front()
+            }
+        };
         match forced_fault {
             Some(Fault::StreamDisconnect) => disconnect_after = Some(1),
             Some(Fault::ResumeOverlap) => resume_overlap = resumed,
@@ -1152,5 +1162,71 @@ mod tests {
                 after: Duration::from_millis(50)
             })
         );
+    }
+
+    #[test]
+    fn stream_cuts_are_geometric_with_mean_one_over_p() {
+        let mut plan = FaultPlan::none();
+        plan.events.stream_disconnect = 0.1;
+        let c = Chaos::new(9, 1.0, plan.clone(), 10);
+        let n = 4000;
+        let draws: Vec<u64> = (0..n)
+            .map(|_| c.decide_stream("/events", false).disconnect_after.unwrap())
+            .collect();
+        assert!(draws.iter().all(|d| *d >= 1));
+        let mean = draws.iter().sum::<u64>() as f64 / n as f64;
+        // Geometric(0.1): mean 10, sd 9.5, so the sample mean's sd is 0.15.
+        assert!((9.3..=10.7).contains(&mean), "{mean}");
+        let ones = draws.iter().filter(|d| **d == 1).count();
+        assert!((330..=470).contains(&ones), "{ones}"); // p = 0.1
+                                                        // The same seed and k give the same cut.
+        let again = Chaos::new(9, 1.0, plan.clone(), 10);
+        assert_eq!(
+            again.decide_stream("/events", false).disconnect_after,
+            Some(draws[0])
+        );
+        // Extremes: always right away, or (almost) never.
+        plan.events.stream_disconnect = 1.0;
+        let c = Chaos::new(9, 1.0, plan.clone(), 10);
+        assert!((0..100).all(|_| c.decide_stream("/", false).disconnect_after == Some(1)));
+        plan.events.stream_disconnect = 1e-12;
+        let c = Chaos::new(9, 1.0, plan, 10);
+        assert!((0..100).all(|_| c.decide_stream("/", false).disconnect_after > Some(1_000)));
+    }
+
+    #[test]
+    fn a_forced_overlap_waits_for_a_resumed_stream() {
+        let c = Chaos::new(1, 1.0, FaultPlan::none(), 10);
+        c.force(Route::Events, Fault::ResumeOverlap);
+        c.force(Route::Events, Fault::StreamDisconnect);
+        let fresh = c.decide_stream("/events", false);
+        assert!(!fresh.resume_overlap && fresh.disconnect_after.is_none());
+        let resumed = c.decide_stream("/events", true);
+        assert!(resumed.resume_overlap && resumed.disconnect_after.is_none());
+        // The queue moves on: the next connection, fresh or not, is cut.
+        assert_eq!(c.decide_stream("/events", false).disconnect_after, Some(1));
+        let faults: Vec<_> = c.journal().iter().map(|e| (e.fault, e.forced)).collect();
+        assert_eq!(
+            faults,
+            [
+                (None, false),
+                (Some(Fault::ResumeOverlap), true),
+                (Some(Fault::StreamDisconnect), true)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_calm_plan_leaves_requests_untouched() {
+        let c = Chaos::new(3, 1.0, FaultPlan::none(), 10);
+        for route in [Route::GetChats, Route::GetMessages, Route::PostMessage] {
+            let d = c.decide(route, "GET", "/", None);
+            assert_eq!(
+                (d.latency_before, d.fault, d.latency_after),
+                (Duration::ZERO, None, Duration::ZERO)
+            );
+        }
+        let s = c.decide_stream("/events", true);
+        assert!(!s.resume_overlap && s.disconnect_after.is_none());
     }
 }

@@ -593,11 +593,25 @@ impl MockChatServer {
         }
     }
 
-    fn panic_report(&self) -> String {
+    /// The reproduction report: this server's seed, its last fault journal
+    /// entries and the command that reruns the current test with the same
+    /// seed. It is what a handle prints to stderr when it is dropped while
+    /// its thread panics; call it to attach the same context to your own
+    /// failure messages.
+    ///
+    /// ```
+    /// use mock_chat_server::MockChatServer;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let server = MockChatServer::builder().seed(42).start().await;
+    /// let report = server.reproduction_report();
+    /// assert!(report.contains("seed was 42"));
+    /// assert!(report.contains("MOCK_CHAT_SEED=42 cargo test"));
+    /// # }
+    /// ```
+    pub fn reproduction_report(&self) -> String {
         let seed = self.seed();
-        let mut out = format!(
-            "\n--- mock-chat-server: the test panicked; this server's seed was {seed} ---\n"
-        );
+        let mut out = format!("\n--- mock-chat-server: this server's seed was {seed} ---\n");
         let tail = self.app.chaos.journal_tail(REPORT_ENTRIES);
         if tail.is_empty() {
             out.push_str("fault journal: empty\n");
@@ -607,18 +621,19 @@ impl MockChatServer {
                 out.push_str(&format!("  {entry}\n"));
             }
         }
+        // libtest names each test's thread after the test.
         let test = std::thread::current()
             .name()
-            .filter(|n| *n != "main")
-            .map(str::to_string)
+            .filter(|n| !matches!(*n, "main" | "tokio-runtime-worker" | "mock-chat-server"))
+            .map(|n| format!(" {n} -- --exact"))
             .unwrap_or_default();
-        match self.seed_source {
-            SeedSource::Builder => out.push_str(&format!(
-                "the seed is fixed by the builder (.seed({seed})): rerun `cargo test {test}` to reproduce\n"
-            )),
-            _ => out.push_str(&format!(
-                "reproduce with:\n  {SEED_ENV}={seed} cargo test {test} -- --exact\n"
-            )),
+        out.push_str(&format!(
+            "reproduce with:\n  {SEED_ENV}={seed} cargo test{test}\n"
+        ));
+        if self.seed_source == SeedSource::Builder {
+            out.push_str(&format!(
+                "(the seed is fixed by the builder's .seed({seed}): a plain rerun reproduces too)\n"
+            ));
         }
         out
     }
@@ -627,7 +642,10 @@ impl MockChatServer {
 impl Drop for MockChatServer {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            eprint!("{}", self.panic_report());
+            eprint!(
+                "\n--- mock-chat-server: the test panicked ---{}",
+                self.reproduction_report()
+            );
         }
         // Never blocks: the server task sees the signal, closes the listener
         // and ends its streams on its own.

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::json;
 use tokio::time::Instant;
 
@@ -64,15 +64,18 @@ impl Ticker {
         }
     }
 
+    /// The next reading, truncated to the millisecond the wire shows, so a
+    /// `Message` from the handle equals the one parsed from the wire.
     pub(crate) fn now(&self) -> DateTime<Utc> {
-        match &self.clock {
+        let t = match &self.clock {
             Clock::Real => Utc::now(),
             Clock::Fixed { start, step } => {
                 let n = self.readings.fetch_add(1, Ordering::SeqCst);
                 let offset = step.saturating_mul(u32::try_from(n).unwrap_or(u32::MAX));
                 *start + chrono::Duration::from_std(offset).unwrap_or(chrono::TimeDelta::MAX)
             }
-        }
+        };
+        t.trunc_subsecs(3)
     }
 
     fn reset(&self) {
@@ -421,7 +424,8 @@ impl Store {
         let fingerprint = (stable_hash(text), text.len());
         let now = Instant::now();
         let mut inner = lock(&self.inner);
-        self.evict_keys(&mut inner.keys, now);
+        let capacity = self.config.key_capacity.max(1);
+        self.evict_keys(&mut inner.keys, now, capacity);
         if let Some(entry) = inner.keys.entries.get(key) {
             if entry.chat_id != chat_id || entry.fingerprint != fingerprint {
                 return Begin::Reused;
@@ -433,6 +437,8 @@ impl Store {
             };
         }
         let table = &mut inner.keys;
+        // Make room: the `key_capacity` most recent keys, this one included, stay.
+        self.evict_keys(table, now, capacity - 1);
         let serial = table.next_serial;
         table.next_serial += 1;
         table.entries.insert(
@@ -455,10 +461,11 @@ impl Store {
         })
     }
 
-    fn evict_keys(&self, table: &mut KeyTable, now: Instant) {
+    /// Forgets expired keys, then the oldest ones until at most `keep` remain.
+    fn evict_keys(&self, table: &mut KeyTable, now: Instant, keep: usize) {
         while let Some((at, serial, _)) = table.order.front() {
             let expired = now.saturating_duration_since(*at) >= self.config.key_retention;
-            if !expired && table.order.len() < self.config.key_capacity.max(1) {
+            if !expired && table.order.len() <= keep {
                 break;
             }
             let serial = *serial;

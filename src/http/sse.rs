@@ -79,6 +79,10 @@ async fn next(mut st: State) -> Option<(Result<SseEvent, Cut>, State)> {
     }
     if st.disconnect_after == Some(st.delivered) {
         st.done = true;
+        // Pending once first, so hyper flushes the event it just buffered:
+        // an error on this very poll would abort the connection with the
+        // event still unsent, and the client would never see it.
+        tokio::task::yield_now().await;
         return Some((Err(Cut::Injected), st));
     }
     let event = match st.backlog.pop_front() {
@@ -103,7 +107,8 @@ async fn next(mut st: State) -> Option<(Result<SseEvent, Cut>, State)> {
 }
 
 pub(crate) fn handle(app: &Arc<App>, req: &Request) -> (Response, Option<Fault>) {
-    match req.query_param("stream") {
+    // `?stream=` with no value names no stream: same as leaving it out.
+    match req.query_param("stream").filter(|s| !s.is_empty()) {
         None => {
             let e = ApiError::bad_request(
                 "missing_stream",

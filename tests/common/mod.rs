@@ -128,3 +128,30 @@ pub fn raw_status(answer: &[u8]) -> Option<u16> {
     let text = std::str::from_utf8(answer.get(..12)?).ok()?;
     text.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()
 }
+
+// ---- Helpers added with tests/api.rs, tests/sse.rs and tests/lifecycle.rs ----
+
+/// Every message of every chat of `server`, chat by chat, oldest first.
+pub fn all_messages(server: &MockChatServer) -> Vec<Message> {
+    server
+        .chats()
+        .iter()
+        .flat_map(|c| server.messages(c.id))
+        .collect()
+}
+
+/// The next item of a stream (`server.subscribe()`, an SSE stream, …);
+/// panics if it ends or if nothing comes within `PATIENCE`.
+pub async fn next_within<S: Stream + Unpin>(stream: &mut S) -> S::Item {
+    tokio::time::timeout(PATIENCE, stream.next())
+        .await
+        .expect("timed out waiting for the next item")
+        .expect("the stream ended early")
+}
+
+/// Drains a stream until it ends; false if it is still open after `PATIENCE`.
+pub async fn ends_within<S: Stream + Unpin>(stream: &mut S) -> bool {
+    tokio::time::timeout(PATIENCE, async { while stream.next().await.is_some() {} })
+        .await
+        .is_ok()
+}

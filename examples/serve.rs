@@ -1,27 +1,65 @@
-//! The standalone mock chat server, for clients not written in Rust.
+//! The standalone mock chat server, for clients not written in Rust:
+//! mobile and web apps, simulators, emulators and phones.
 //!
 //! ```text
 //! cargo run --example serve                       # localhost:3000, reference chaos
 //! cargo run --example serve -- --chaos none --admin
 //! cargo run --example serve -- --seed 42 --time-scale 0.1 --ids uuid
+//! cargo run --example serve -- --host 0.0.0.0 --fixtures examples/fixtures.json
 //! ```
 //!
 //! `HTTP_HOST`, `PORT` and `MOCK_CHAT_SEED` supply defaults for `--host`,
-//! `--port` and `--seed`. `RUST_LOG` filters the log (default `info`).
+//! `--port` and `--seed`. `RUST_LOG` filters the log (default `info`: one
+//! line per request; `RUST_LOG=warn` silences them).
+//!
+//! The fixtures file (`--fixtures`) is a JSON list of chats, each with its
+//! earlier messages, oldest first; `author` defaults to `"bot"` and
+//! `ago_secs` (how long before start the message was sent) to 0:
+//!
+//! ```json
+//! [
+//!   {"name": "Team", "messages": [
+//!     {"author": "bot", "text": "Stand-up in 5 minutes", "ago_secs": 300},
+//!     {"author": "user", "text": "On my way", "ago_secs": 120}
+//!   ]},
+//!   {"name": "Empty chat"}
+//! ]
+//! ```
+//!
+//! See `examples/fixtures.json`. The same format is what
+//! `MockChatServer::builder().chats(...)` takes (`Vec<ChatFixture>`).
+//!
+//! Ctrl-C or SIGTERM stops the server gracefully: open SSE streams are
+//! closed and the process exits with status 0. A second Ctrl-C during the
+//! stop exits at once (status 130).
 
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::io::IsTerminal;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
 use mock_chat_server::{ChatFixture, FaultPlan, IdStyle, MockChatServer, MockChatServerBuilder};
 
-/// A reproducibly flaky chat server: chats, messages, bots and an SSE stream,
-/// with seeded faults.
+/// A reproducibly flaky chat server: chats, messages, bots and an SSE stream.
+///
+/// By default it behaves like the reference companion server: slow answers,
+/// 5% 503s, 5% timeouts and duplicated SSE events. The seed printed at start
+/// replays the same faults for the same sequence of requests.
 #[derive(Debug, Parser, PartialEq)]
-#[command(name = "serve", version, about, long_about = None)]
+#[command(
+    name = "serve",
+    version,
+    verbatim_doc_comment,
+    after_help = "Examples:\n  \
+        serve --chaos none --admin                 calm, with the /__admin/ API for UI tests\n  \
+        serve --seed 42                            replay the faults of an earlier run\n  \
+        serve --host 0.0.0.0 --port 8080           reachable from a phone on the same network\n  \
+        serve --fixtures examples/fixtures.json    your own chats and messages\n\n\
+        RUST_LOG=warn hides the per-request log lines."
+)]
 struct Cli {
-    /// Host or address to listen on.
+    /// Host or address to listen on (0.0.0.0: every interface, for phones on the LAN).
     #[arg(long, env = "HTTP_HOST", default_value = "localhost")]
     host: String,
 
@@ -38,10 +76,15 @@ struct Cli {
     chaos: String,
 
     /// Multiplies every injected delay and the bot's delay (0.1 = ten times faster).
-    #[arg(long, default_value_t = 1.0, value_name = "F")]
+    #[arg(
+        long,
+        default_value_t = 1.0,
+        value_name = "F",
+        allow_negative_numbers = true
+    )]
     time_scale: f64,
 
-    /// Serve the /__admin/ API (reset, inject, force faults, journal).
+    /// Serve the /__admin/ API (reset, create chats, inject messages, force faults, journal).
     #[arg(long)]
     admin: bool,
 
@@ -68,17 +111,32 @@ struct Config {
     addr: SocketAddr,
     plan: FaultPlan,
     plan_name: String,
+    id_style: IdStyle,
+    /// The chats of `--fixtures`, if given.
+    chats: Option<Vec<ChatFixture>>,
     builder: MockChatServerBuilder,
+}
+
+/// Resolves `--host`, preferring IPv4: `localhost` may resolve to `::1`
+/// first, which an Android emulator (10.0.2.2 is the host's 127.0.0.1) and
+/// clients dialling 127.0.0.1 cannot reach.
+fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
+    let addrs: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve --host {host:?}: {e}"))?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or_else(|| addrs.first())
+        .copied()
+        .ok_or_else(|| format!("--host {host:?} resolves to no address"))
 }
 
 /// Turns flags into a server configuration, reading the plan and fixtures
 /// files. Every error is one line naming the problem.
 fn configure(cli: &Cli) -> Result<Config, String> {
-    let addr = (cli.host.as_str(), cli.port)
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve --host {:?}: {e}", cli.host))?
-        .next()
-        .ok_or_else(|| format!("--host {:?} resolves to no address", cli.host))?;
+    let addr = resolve(&cli.host, cli.port)?;
     if !(cli.time_scale.is_finite() && cli.time_scale > 0.0) {
         return Err(format!(
             "--time-scale must be a number above 0, got {}",
@@ -99,64 +157,165 @@ fn configure(cli: &Cli) -> Result<Config, String> {
             (plan, format!("file {}", cli.chaos))
         }
     };
+    let id_style = match cli.ids {
+        Ids::Number => IdStyle::Number,
+        Ids::Uuid => IdStyle::Uuid,
+    };
     let mut builder = MockChatServer::builder()
         .bind(addr)
         .faults(plan.clone())
         .time_scale(cli.time_scale)
         .admin_api(cli.admin)
-        .id_style(match cli.ids {
-            Ids::Number => IdStyle::Number,
-            Ids::Uuid => IdStyle::Uuid,
-        });
+        .id_style(id_style);
     if let Some(seed) = cli.seed {
         builder = builder.seed(seed);
     }
-    if let Some(path) = &cli.fixtures {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("--fixtures {}: {e}", path.display()))?;
-        let chats: Vec<ChatFixture> = serde_json::from_str(&text)
-            .map_err(|e| format!("--fixtures {}: not a list of chats: {e}", path.display()))?;
-        builder = builder.chats(chats);
-    }
+    let chats = match &cli.fixtures {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("--fixtures {}: {e}", path.display()))?;
+            let chats: Vec<ChatFixture> = serde_json::from_str(&text)
+                .map_err(|e| format!("--fixtures {}: not a list of chats: {e}", path.display()))?;
+            builder = builder.chats(chats.clone());
+            Some(chats)
+        }
+        None => None,
+    };
     Ok(Config {
         addr,
         plan,
         plan_name,
+        id_style,
+        chats,
         builder,
     })
 }
 
-async fn shutdown_signal() {
+/// This machine's address on the local network, if it has one: the source
+/// address of a route to a documentation address (no packet is sent).
+fn lan_ip() -> Option<IpAddr> {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    socket.connect("192.0.2.1:9").ok()?;
+    let ip = socket.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+/// The start-up banner: URL, seed, plan and how to reach the server.
+fn banner(cli: &Cli, config: &Config, server: &MockChatServer) -> String {
+    // The port from the server (--port 0 picks one), the address as asked.
+    let port = server.address().port();
+    let ip = config.addr.ip();
+    let url = if ip.is_unspecified() || (cli.host == "localhost" && ip.is_loopback()) {
+        format!("http://localhost:{port}")
+    } else {
+        server.uri()
+    };
+    let seed = server.seed();
+    let fixtures = match (&cli.fixtures, &config.chats) {
+        (Some(path), Some(chats)) => format!("{} ({} chats)", path.display(), chats.len()),
+        _ => "built-in (4 chats)".to_string(),
+    };
+    let ids = match config.id_style {
+        IdStyle::Number => "number",
+        IdStyle::Uuid => "uuid",
+    };
+    let mut out = format!("mock-chat-server listening on {url}\n");
+    out += &format!("  seed:       {seed}   (reproduce: --seed {seed} or MOCK_CHAT_SEED={seed})\n");
+    // The summary names the preset ("reference: …", "none (calm)").
+    out += &format!("  chaos:      {}", config.plan.summary());
+    if config.plan_name.starts_with("file ") {
+        out += &format!("   (from {})", config.plan_name);
+    }
+    out += "\n";
+    out += &format!(
+        "  time scale: {}   ids: {ids}   fixtures: {fixtures}\n",
+        cli.time_scale
+    );
+    if cli.admin {
+        out += &format!("  admin API:  on — e.g. curl -X POST {url}/__admin/reset\n");
+    } else {
+        out += "  admin API:  off (--admin to enable /__admin/)\n";
+    }
+    if ip.is_unspecified() {
+        match lan_ip() {
+            Some(lan) => out += &format!("  LAN:        http://{}\n", SocketAddr::new(lan, port)),
+            None => out += "  LAN:        no network address found\n",
+        }
+        out += &format!("  emulator:   http://10.0.2.2:{port} (Android), {url} (iOS simulator)\n");
+    } else if ip.is_loopback() && ip.is_ipv4() {
+        // 10.0.2.2 is the Android emulator's name for the host's 127.0.0.1.
+        out += &format!(
+            "  emulator:   http://10.0.2.2:{port} (Android), {url} (iOS simulator); \
+             phones need --host 0.0.0.0\n"
+        );
+    }
+    out += &format!("  try:        curl {url}/chats\n");
+    out += "Ctrl-C to stop.";
+    out
+}
+
+/// Ctrl-C and (on Unix) SIGTERM, listened for from the moment this exists.
+/// It is created before the banner is printed: a signal sent as soon as the
+/// banner appears must not meet the default action, which kills the process
+/// with its streams half-written.
+struct StopSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+    #[cfg(windows)]
+    ctrl_c: tokio::signal::windows::CtrlC,
+}
+
+impl StopSignals {
+    fn new() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(StopSignals {
+                interrupt: signal(SignalKind::interrupt())?,
+                terminate: signal(SignalKind::terminate())?,
+            })
+        }
+        #[cfg(windows)]
+        {
+            Ok(StopSignals {
+                ctrl_c: tokio::signal::windows::ctrl_c()?,
+            })
+        }
+        #[cfg(not(any(unix, windows)))]
+        {
+            Ok(StopSignals {})
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    /// The next stop request.
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+        #[cfg(windows)]
+        self.ctrl_c.recv().await;
+        #[cfg(not(any(unix, windows)))]
+        std::future::pending::<()>().await;
     }
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    // By default: our one line per request, without warp's own errors for
+    // the streams chaos cuts on purpose (the request line names the fault).
+    let default_filter = "info,warp::server=off,warp::filters::sse=off";
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,warp::server=off")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .with_target(false)
+        .with_ansi(std::io::stdout().is_terminal())
         .init();
     let config = match configure(&cli) {
         Ok(c) => c,
@@ -165,37 +324,31 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let server = match config.builder.try_start().await {
+    let mut signals = match StopSignals::new() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("serve: cannot listen for Ctrl-C: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let server = match config.builder.clone().try_start().await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("serve: {e}");
             return ExitCode::from(1);
         }
     };
-    let url = if config.addr.port() == 0 || cli.host != "localhost" {
-        server.uri()
-    } else {
-        format!("http://localhost:{}", server.address().port())
-    };
-    println!("mock-chat-server listening on {url}");
-    println!(
-        "  seed:  {}   (reproduce: MOCK_CHAT_SEED={} or --seed {})",
-        server.seed(),
-        server.seed(),
-        server.seed()
-    );
-    println!("  chaos: {} — {}", config.plan_name, config.plan.summary());
-    println!(
-        "  time scale: {}   ids: {:?}   admin API: {}",
-        cli.time_scale,
-        cli.ids,
-        if cli.admin { "on (/__admin/)" } else { "off" }
-    );
-    println!("  try:   curl {url}/chats");
-    println!("Ctrl-C to stop.");
-    shutdown_signal().await;
-    println!("stopping…");
-    server.shutdown().await;
+    println!("{}", banner(&cli, &config, &server));
+    signals.recv().await;
+    println!("stopping (closing open connections; Ctrl-C again to force)…");
+    tokio::select! {
+        _ = server.shutdown() => {}
+        _ = signals.recv() => {
+            eprintln!("serve: forced stop");
+            return ExitCode::from(130);
+        }
+    }
+    println!("stopped.");
     ExitCode::SUCCESS
 }
 
@@ -260,6 +413,132 @@ mod tests {
         assert!(e.contains("--chaos") && !e.contains('\n'), "{e}");
         let cli = parse(&["--time-scale", "0"]).unwrap();
         assert!(configure(&cli).unwrap_err().contains("--time-scale"));
+    }
+
+    #[test]
+    fn ids_flag_maps_to_id_style() {
+        let config = configure(&parse(&["--port", "0"]).unwrap()).unwrap();
+        assert_eq!(config.id_style, IdStyle::Number);
+        assert!(config.chats.is_none());
+        let config = configure(&parse(&["--port", "0", "--ids", "uuid"]).unwrap()).unwrap();
+        assert_eq!(config.id_style, IdStyle::Uuid);
+    }
+
+    #[test]
+    fn env_variables_are_the_defaults_of_host_port_and_seed() {
+        use clap::CommandFactory;
+        let cmd = Cli::command();
+        let env_of = |id: &str| {
+            cmd.get_arguments()
+                .find(|a| a.get_id() == id)
+                .and_then(|a| a.get_env())
+                .map(|e| e.to_string_lossy().into_owned())
+        };
+        assert_eq!(env_of("host").as_deref(), Some("HTTP_HOST"));
+        assert_eq!(env_of("port").as_deref(), Some("PORT"));
+        assert_eq!(env_of("seed").as_deref(), Some("MOCK_CHAT_SEED"));
+        assert_eq!(env_of("chaos"), None);
+        // Flags win over the environment (clap's rule); checked end to end in
+        // tests/serve_cli.rs, which sets the variables on a child process.
+    }
+
+    #[test]
+    fn help_lists_every_flag_and_variable() {
+        use clap::CommandFactory;
+        let help = Cli::command().render_long_help().to_string();
+        for needle in [
+            "--host",
+            "--port",
+            "--seed",
+            "--chaos",
+            "--time-scale",
+            "--admin",
+            "--ids",
+            "--fixtures",
+            "HTTP_HOST",
+            "PORT",
+            "MOCK_CHAT_SEED",
+            "reference, none, hostile",
+            "number",
+            "uuid",
+            "RUST_LOG",
+        ] {
+            assert!(help.contains(needle), "--help lacks {needle}:\n{help}");
+        }
+    }
+
+    #[test]
+    fn localhost_prefers_ipv4() {
+        let addr = resolve("localhost", 0).unwrap();
+        assert!(addr.ip().is_loopback());
+        // Any system that resolves localhost to 127.0.0.1 at all gets it.
+        let any_v4 = ("localhost", 0)
+            .to_socket_addrs()
+            .unwrap()
+            .any(|a| a.is_ipv4());
+        assert_eq!(addr.is_ipv4(), any_v4);
+        assert!(resolve("no-such-host.invalid", 0)
+            .unwrap_err()
+            .contains("--host"));
+    }
+
+    #[test]
+    fn the_example_fixtures_file_is_accepted() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/fixtures.json");
+        let cli = parse(&["--fixtures", path]).unwrap();
+        let config = configure(&cli).unwrap();
+        let chats = config.chats.unwrap();
+        let expected: Vec<ChatFixture> =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        assert_eq!(chats, expected);
+        assert!(chats.len() >= 2 && chats.iter().any(|c| c.messages.is_empty()));
+    }
+
+    #[tokio::test]
+    async fn banner_fits_one_screen_and_names_url_seed_and_plan() {
+        let cli = parse(&[
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--seed",
+            "42",
+            "--chaos",
+            "hostile",
+            "--admin",
+        ])
+        .unwrap();
+        let config = configure(&cli).unwrap();
+        let server = config.builder.clone().start().await;
+        let text = banner(&cli, &config, &server);
+        assert!(text.lines().count() <= 12, "{text}");
+        assert!(
+            text.contains(&format!("listening on {}", server.uri())),
+            "{text}"
+        );
+        assert!(text.contains("seed:       42"), "{text}");
+        assert!(text.contains("--seed 42"), "{text}");
+        assert!(text.contains(&FaultPlan::hostile().summary()), "{text}");
+        assert!(text.contains("/__admin/reset"), "{text}");
+        assert!(text.contains("10.0.2.2"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn banner_for_every_interface_points_at_localhost_and_the_lan() {
+        let cli = parse(&["--host", "0.0.0.0", "--port", "0", "--chaos", "none"]).unwrap();
+        let config = configure(&cli).unwrap();
+        let server = config.builder.clone().start().await;
+        let port = server.address().port();
+        let text = banner(&cli, &config, &server);
+        let first = text.lines().next().unwrap();
+        assert_eq!(
+            first,
+            format!("mock-chat-server listening on http://localhost:{port}")
+        );
+        assert!(text.contains("  LAN:        "), "{text}");
+        assert!(text.contains(&format!("http://10.0.2.2:{port}")), "{text}");
+        assert!(!text.contains("phones need"), "{text}");
+        assert!(text.contains("admin API:  off"), "{text}");
     }
 
     #[test]

@@ -536,6 +536,11 @@ impl FaultPlan {
         struct Preset {
             preset: String,
         }
+        if !value.is_object() {
+            return Err(PlanError::Json(
+                "a fault plan must be a JSON object, like {\"preset\": \"none\"}".to_string(),
+            ));
+        }
         if value.get("preset").is_some() {
             let p: Preset =
                 serde_json::from_value(value).map_err(|e| PlanError::Json(e.to_string()))?;
@@ -803,7 +808,9 @@ impl Chaos {
         if self.time_scale == 1.0 {
             d
         } else {
-            d.mul_f64(self.time_scale)
+            // `mul_f64` panics on overflow; a huge plan value (from a JSON
+            // file or the admin API) must mean "forever", not a panic.
+            Duration::try_from_secs_f64(d.as_secs_f64() * self.time_scale).unwrap_or(Duration::MAX)
         }
     }
 
@@ -1149,6 +1156,24 @@ mod tests {
         c.reset();
         assert!(c.journal().is_empty());
         assert_eq!(c.decide(Route::GetChats, "GET", "/chats", None).k, 0);
+    }
+
+    #[test]
+    fn huge_delays_saturate_instead_of_panicking() {
+        let c = Chaos::new(1, 1000.0, FaultPlan::none(), 10);
+        assert_eq!(c.scale(Duration::from_millis(u64::MAX)), Duration::MAX);
+        assert_eq!(c.scale(Duration::from_millis(2)), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn a_plan_must_be_an_object() {
+        for bad in ["[]", "1", "\"none\"", "null"] {
+            assert!(
+                matches!(FaultPlan::from_json(bad), Err(PlanError::Json(_))),
+                "{bad}"
+            );
+        }
+        assert_eq!(FaultPlan::from_json("{}").unwrap(), FaultPlan::none());
     }
 
     #[test]

@@ -72,7 +72,10 @@ impl Ticker {
             Clock::Fixed { start, step } => {
                 let n = self.readings.fetch_add(1, Ordering::SeqCst);
                 let offset = step.saturating_mul(u32::try_from(n).unwrap_or(u32::MAX));
-                *start + chrono::Duration::from_std(offset).unwrap_or(chrono::TimeDelta::MAX)
+                chrono::Duration::from_std(offset)
+                    .ok()
+                    .and_then(|d| start.checked_add_signed(d))
+                    .unwrap_or(DateTime::<Utc>::MAX_UTC)
             }
         };
         t.trunc_subsecs(3)
@@ -341,6 +344,11 @@ impl Store {
             }
         };
         Bytes::from(bytes.unwrap_or_default())
+    }
+
+    /// How ids appear on the wire.
+    pub(crate) fn id_style(&self) -> IdStyle {
+        self.config.id_style
     }
 
     /// Parses a chat id from a path segment and checks the chat exists.

@@ -29,7 +29,31 @@ fn invalid_body(why: impl std::fmt::Display) -> ApiError {
     ApiError::bad_request("invalid_body", format!("invalid admin request body: {why}"))
 }
 
+/// Like the public API: a `Content-Type` other than JSON is 415 (so a
+/// `curl -d` without `-H 'Content-Type: application/json'` is told why).
+fn check_content_type(req: &Request) -> Result<(), ApiError> {
+    let Some(value) = req.headers.get(warp::http::header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let essence = value.to_str().unwrap_or("").split(';').next().unwrap_or("");
+    let essence = essence.trim().to_ascii_lowercase();
+    if essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+    {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+        format!(
+            "Content-Type must be application/json, got {:?}",
+            String::from_utf8_lossy(value.as_bytes())
+        ),
+    ))
+}
+
 fn body_json<T: for<'de> Deserialize<'de>>(req: &Request) -> Result<T, ApiError> {
+    check_content_type(req)?;
     let body = req.body.as_ref().map_err(|()| {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -89,24 +113,40 @@ fn one() -> u32 {
 }
 
 /// A fault given as `"unavailable"` or as `{"kind": "timeout", "after_ms": 50}`.
+/// `after_ms` defaults to 5000 and `copies` (of `duplicate_event`) to 2.
 fn parse_fault(v: Value) -> Result<Fault, ApiError> {
-    let v = match v {
-        Value::String(kind) if kind == "timeout" => return Ok(Fault::timeout()),
-        Value::String(kind) if kind == "duplicate_event" => {
-            return Ok(Fault::DuplicateEvent { copies: 2 })
-        }
+    let mut v = match v {
         Value::String(kind) => json!({ "kind": kind }),
         other => other,
     };
-    serde_json::from_value(v).map_err(|e| {
+    if let Some(obj) = v.as_object_mut() {
+        match obj.get("kind").and_then(Value::as_str) {
+            Some("timeout") if !obj.contains_key("after_ms") => {
+                obj.insert("after_ms".into(), json!(5000));
+            }
+            Some("duplicate_event") if !obj.contains_key("copies") => {
+                obj.insert("copies".into(), json!(2));
+            }
+            _ => {}
+        }
+    }
+    let invalid = |why: String| {
         ApiError::bad_request(
             "invalid_fault",
             format!(
-                "unknown fault ({e}); expected one of unavailable, timeout, drop_before_commit, \
+                "invalid fault ({why}); expected one of unavailable, timeout, drop_before_commit, \
                  drop_after_commit, truncated_body, duplicate_event, stream_disconnect, resume_overlap"
             ),
         )
-    })
+    };
+    let fault: Fault = serde_json::from_value(v.clone()).map_err(|e| invalid(e.to_string()))?;
+    // serde ignores extra keys next to a unit variant's tag: refuse them here.
+    if let (Some(given), Ok(Value::Object(known))) = (v.as_object(), serde_json::to_value(fault)) {
+        if let Some(extra) = given.keys().find(|k| !known.contains_key(*k)) {
+            return Err(invalid(format!("unknown field `{extra}`")));
+        }
+    }
+    Ok(fault)
 }
 
 pub(crate) async fn handle(app: &Arc<App>, req: &Request) -> Response {

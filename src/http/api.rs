@@ -6,6 +6,7 @@ use warp::http::StatusCode;
 
 use super::{json_array, ApiError, Handled, Request, MAX_KEY_CHARS, MAX_TEXT_CHARS};
 use crate::app::App;
+use crate::model::IdStyle;
 use crate::store::{Begin, LookupError};
 
 /// Default and maximum page size of `GET /chats/{id}/messages`.
@@ -15,7 +16,10 @@ pub(crate) fn resolve_chat(app: &App, raw: &str) -> Result<u64, ApiError> {
     app.store.resolve_chat(raw).map_err(|e| match e {
         LookupError::Invalid => ApiError::bad_request(
             "invalid_chat_id",
-            format!("chat id must be a positive integer, got {raw:?}"),
+            match app.store.id_style() {
+                IdStyle::Number => format!("chat id must be a positive integer, got {raw:?}"),
+                IdStyle::Uuid => format!("chat id must be a chat's UUID, got {raw:?}"),
+            },
         ),
         LookupError::NotFound => ApiError::new(
             StatusCode::NOT_FOUND,

@@ -29,6 +29,23 @@ pub(crate) const MAX_TEXT_CHARS: usize = 10_000;
 pub(crate) const MAX_KEY_CHARS: usize = 255;
 /// How much of a body the request log keeps.
 const RECORDED_BODY_BYTES: usize = 4 * 1024;
+/// How much of a method, path, query or key the journal and the request log
+/// keep: hyper accepts ~400 KB of them per request, and those logs hold
+/// thousands of entries.
+const RECORDED_TEXT_BYTES: usize = 1024;
+
+/// `s`, cut to at most [`RECORDED_TEXT_BYTES`] (on a char boundary, marked
+/// with a trailing `…`).
+pub(crate) fn clip(s: &str) -> String {
+    if s.len() <= RECORDED_TEXT_BYTES {
+        return s.to_string();
+    }
+    let mut end = RECORDED_TEXT_BYTES;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
 
 /// An error answer: status, stable code, human message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -194,10 +211,11 @@ impl Request {
         self.query_pairs().find(|(k, _)| *k == name).map(|(_, v)| v)
     }
 
+    /// For the journal and logs: clipped to [`RECORDED_TEXT_BYTES`].
     pub(crate) fn path_and_query(&self) -> String {
         match &self.query {
-            Some(q) => format!("{}?{q}", self.path),
-            None => self.path.clone(),
+            Some(q) => clip(&format!("{}?{q}", self.path)),
+            None => clip(&self.path),
         }
     }
 }
@@ -269,9 +287,12 @@ where
     let mut out = BytesMut::new();
     futures::pin_mut!(body);
     while let Some(chunk) = body.next().await {
-        // A broken body (client went away) is treated as empty; the answer
-        // will not reach anyone anyway.
-        let Ok(mut chunk) = chunk else { break };
+        // A broken body (client went away mid-body) is treated as empty:
+        // what arrived is a fragment, and a fragment that happens to be
+        // valid JSON must not be stored.
+        let Ok(mut chunk) = chunk else {
+            return Ok(Bytes::new());
+        };
         if out.len() + chunk.remaining() > MAX_BODY_BYTES {
             return Err(());
         }
@@ -293,17 +314,23 @@ pub(crate) fn routes(
         .map(Some)
         .or(warp::any().map(|| None))
         .unify();
+    // warp's `path::full()` panics on a request target without a path
+    // (`CONNECT host:443`, `GET example.com`), killing the connection with
+    // no answer; `path::end()` takes those (and "/") first, as "/".
+    let full_path = warp::path::end()
+        .map(|| "/".to_string())
+        .or(warp::path::full().map(|p: warp::path::FullPath| p.as_str().to_string()))
+        .unify();
     warp::method()
-        .and(warp::path::full())
+        .and(full_path)
         .and(raw_query)
         .and(warp::header::headers_cloned())
         .and(warp::body::stream())
         .then(
-            move |method: Method, path: warp::path::FullPath, query, headers: HeaderMap, body| {
+            move |method: Method, path: String, query, headers: HeaderMap, body| {
                 let app = Arc::clone(&app);
                 async move {
                     let started = Instant::now();
-                    let path = path.as_str().to_string();
                     let wants_body = method == Method::POST || method == Method::PUT;
                     let body = if wants_body {
                         read_body(&headers, body).await
@@ -317,7 +344,11 @@ pub(crate) fn routes(
                         headers,
                         body,
                     };
-                    record(&app, &req);
+                    // Admin calls are the test talking to the double, not
+                    // the client under test: they are not recorded.
+                    if !req.path.starts_with("/__admin/") || !app.http.admin {
+                        record(&app, &req);
+                    }
                     let (res, fault) = dispatch(&app, &req).await;
                     log_request(&req, &res, fault, started);
                     res
@@ -341,13 +372,13 @@ fn record(app: &App, req: &Request) {
     };
     app.record_request(RecordedRequest {
         seq: 0,
-        method: req.method.to_string(),
-        path: req.path.clone(),
-        query: req.query.clone(),
+        method: clip(req.method.as_str()),
+        path: clip(&req.path),
+        query: req.query.as_deref().map(clip),
         idempotency_key: req
             .headers
             .get("idempotency-key")
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+            .map(|v| clip(&String::from_utf8_lossy(v.as_bytes()))),
         body,
     });
 }
@@ -395,7 +426,7 @@ async fn with_chaos(
     let key = req
         .headers
         .get("idempotency-key")
-        .map(|v| String::from_utf8_lossy(v.as_bytes()));
+        .map(|v| clip(&String::from_utf8_lossy(v.as_bytes())));
     let d = app.chaos.decide(
         route,
         req.method.as_str(),

@@ -237,11 +237,15 @@ impl Store {
         let now = self.ticker.now();
         let mut inner = lock(&self.inner);
         let generation = inner.generation + u64::from(bump_generation);
+        // Key serials keep counting across resets: a reservation from before
+        // a reset must never match (and finalize or release) a new entry.
+        let next_serial = inner.keys.next_serial;
         *inner = Inner {
             generation,
             next_message_id: 1,
             ..Inner::default()
         };
+        inner.keys.next_serial = next_serial;
         let mut seeded: Vec<(u64, &crate::model::MessageFixture, usize)> = Vec::new();
         for (i, fixture) in fixtures.iter().enumerate() {
             let id = self.add_chat_locked(&mut inner, fixture.name.clone());
@@ -335,7 +339,11 @@ impl Store {
 
     fn render_message(&self, m: &Message) -> Bytes {
         let bytes = match self.config.id_style {
-            IdStyle::Number => serde_json::to_vec(m),
+            IdStyle::Number => {
+                // Sized up front: `to_vec` would grow (and copy) ~6 times.
+                let mut out = Vec::with_capacity(128 + m.text.len() + m.idempotency_key.len());
+                serde_json::to_writer(&mut out, m).map(|()| out)
+            }
             IdStyle::Uuid => {
                 let mut v = serde_json::to_value(m).unwrap_or_default();
                 v["id"] = self.wire_message_id(m.id);
@@ -470,17 +478,28 @@ impl Store {
     }
 
     /// Forgets expired keys, then the oldest ones until at most `keep` remain.
+    /// A key still in flight is never forgotten (a retry would then commit
+    /// a second message): it goes to the back of the line instead, so the
+    /// table may exceed `keep` by the number of requests in flight.
     fn evict_keys(&self, table: &mut KeyTable, now: Instant, keep: usize) {
-        while let Some((at, serial, _)) = table.order.front() {
+        let mut budget = table.order.len();
+        while let Some((at, _, _)) = table.order.front() {
             let expired = now.saturating_duration_since(*at) >= self.config.key_retention;
-            if !expired && table.order.len() <= keep {
+            if (!expired && table.order.len() <= keep) || budget == 0 {
                 break;
             }
-            let serial = *serial;
-            if let Some((_, _, key)) = table.order.pop_front() {
-                if table.entries.get(&key).is_some_and(|e| e.serial == serial) {
+            budget -= 1;
+            let Some((at, serial, key)) = table.order.pop_front() else {
+                break;
+            };
+            match table.entries.get(&key) {
+                Some(e) if e.serial == serial && matches!(e.state, KeyState::InFlight) => {
+                    table.order.push_back((at, serial, key));
+                }
+                Some(e) if e.serial == serial => {
                     table.entries.remove(&key);
                 }
+                _ => {}
             }
         }
     }

@@ -9,8 +9,8 @@ use serde_json::{json, Value};
 use warp::http::{Method, StatusCode};
 use warp::reply::Response;
 
-use super::api::resolve_chat;
-use super::{json_response, method_not_allowed, not_found, ApiError, Request, MAX_TEXT_CHARS};
+use super::api::{body_bytes, check_content_type, check_text, resolve_chat};
+use super::{json_response, method_not_allowed, not_found, ApiError, Request};
 use crate::app::App;
 use crate::chaos::{Fault, FaultPlan, Route};
 use crate::model::Author;
@@ -29,56 +29,12 @@ fn invalid_body(why: impl std::fmt::Display) -> ApiError {
     ApiError::bad_request("invalid_body", format!("invalid admin request body: {why}"))
 }
 
-/// Like the public API: a `Content-Type` other than JSON is 415 (so a
-/// `curl -d` without `-H 'Content-Type: application/json'` is told why).
-fn check_content_type(req: &Request) -> Result<(), ApiError> {
-    let Some(value) = req.headers.get(warp::http::header::CONTENT_TYPE) else {
-        return Ok(());
-    };
-    let essence = value.to_str().unwrap_or("").split(';').next().unwrap_or("");
-    let essence = essence.trim().to_ascii_lowercase();
-    if essence == "application/json"
-        || (essence.starts_with("application/") && essence.ends_with("+json"))
-    {
-        return Ok(());
-    }
-    Err(ApiError::new(
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "unsupported_media_type",
-        format!(
-            "Content-Type must be application/json, got {:?}",
-            String::from_utf8_lossy(value.as_bytes())
-        ),
-    ))
-}
-
 fn body_json<T: for<'de> Deserialize<'de>>(req: &Request) -> Result<T, ApiError> {
+    // Like the public API: a `Content-Type` other than JSON is 415 (so a
+    // `curl -d` without `-H 'Content-Type: application/json'` is told why).
     check_content_type(req)?;
-    let body = req.body.as_ref().map_err(|()| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            "the body must be at most 64 KiB",
-        )
-    })?;
+    let body = body_bytes(req)?;
     serde_json::from_slice(body).map_err(invalid_body)
-}
-
-fn check_text(text: &str) -> Result<(), ApiError> {
-    if text.trim().is_empty() {
-        return Err(ApiError::bad_request(
-            "empty_text",
-            "text must not be empty",
-        ));
-    }
-    if text.chars().count() > MAX_TEXT_CHARS {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "text_too_long",
-            format!("text must be at most {MAX_TEXT_CHARS} characters"),
-        ));
-    }
-    Ok(())
 }
 
 #[derive(Deserialize)]

@@ -72,7 +72,7 @@ fn get_messages_inner(app: &App, req: &Request, raw_id: &str) -> Result<Handled,
 }
 
 /// Checks `Content-Type`: absent or JSON (`application/json`, `…+json`).
-fn check_content_type(req: &Request) -> Result<(), ApiError> {
+pub(crate) fn check_content_type(req: &Request) -> Result<(), ApiError> {
     let Some(value) = req.headers.get(warp::http::header::CONTENT_TYPE) else {
         return Ok(());
     };
@@ -132,13 +132,7 @@ fn idempotency_key(req: &Request) -> Result<&str, ApiError> {
 
 /// The validated `text` of the body.
 fn message_text(req: &Request) -> Result<String, ApiError> {
-    let body = req.body.as_ref().map_err(|()| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            format!("the body must be at most {} bytes", super::MAX_BODY_BYTES),
-        )
-    })?;
+    let body = body_bytes(req)?;
     let invalid = |why: &str| {
         ApiError::bad_request(
             "invalid_body",
@@ -153,6 +147,23 @@ fn message_text(req: &Request) -> Result<String, ApiError> {
         Some(serde_json::Value::String(s)) => s,
         Some(_) => return Err(invalid("\"text\" is not a string")),
     };
+    check_text(text)?;
+    Ok(text.clone())
+}
+
+/// The request body, or 413 `body_too_large` if it was over the limit.
+pub(crate) fn body_bytes(req: &Request) -> Result<&bytes::Bytes, ApiError> {
+    req.body.as_ref().map_err(|()| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the body must be at most {} bytes", super::MAX_BODY_BYTES),
+        )
+    })
+}
+
+/// A message text must not be blank nor over [`MAX_TEXT_CHARS`] characters.
+pub(crate) fn check_text(text: &str) -> Result<(), ApiError> {
     if text.trim().is_empty() {
         return Err(ApiError::bad_request(
             "empty_text",
@@ -166,7 +177,7 @@ fn message_text(req: &Request) -> Result<String, ApiError> {
             format!("text must be at most {MAX_TEXT_CHARS} characters"),
         ));
     }
-    Ok(text.clone())
+    Ok(())
 }
 
 /// `POST /chats/{id}/messages`

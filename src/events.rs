@@ -6,8 +6,9 @@
 //! resume from the log with `Last-Event-ID`.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
+use bytes::Bytes;
 use tokio::sync::broadcast;
 
 use crate::model::DuplicateIds;
@@ -18,14 +19,45 @@ use crate::store::StoredMessage;
 #[derive(Debug, Clone)]
 pub(crate) struct Event {
     pub(crate) id: u64,
+    /// Which reset period published it: event ids restart at 1 on reset, so
+    /// a stream opened before a reset must stop at the first event of the
+    /// next period instead of delivering a reused id.
+    pub(crate) era: u64,
     /// 0 for the first delivery of a message, 1.. for chaos copies.
     pub(crate) copy: u32,
     pub(crate) message: Arc<StoredMessage>,
+    /// The SSE wire form of this event (`data:<json>\nid:<id>\n\n`, as
+    /// warp's `sse::Event` renders it), built once and shared by every
+    /// subscriber; empty if nobody was subscribed when it was published
+    /// (see [`Event::frame`]).
+    frame: Bytes,
+}
+
+impl Event {
+    /// The SSE wire form of this event.
+    pub(crate) fn frame(&self) -> Bytes {
+        if self.frame.is_empty() {
+            sse_frame(self.id, &self.message.json)
+        } else {
+            self.frame.clone()
+        }
+    }
+}
+
+/// The SSE frame of a message event (`data:<json>`, `id:<n>`, blank line),
+/// rendered by warp's `sse::Event` once per event rather than once per
+/// subscriber.
+fn sse_frame(id: u64, json: &[u8]) -> Bytes {
+    // Stored JSON is always UTF-8 and compact (one line).
+    let data = String::from_utf8_lossy(json).into_owned();
+    let event = warp::sse::Event::default().id(id.to_string()).data(data);
+    Bytes::from(event.to_string())
 }
 
 #[derive(Debug)]
 struct Log {
     next_id: u64,
+    era: u64,
     events: VecDeque<Event>,
     capacity: usize,
 }
@@ -44,6 +76,8 @@ pub(crate) enum Start {
 /// A new subscription: the backlog to send first, then the live receiver.
 #[derive(Debug)]
 pub(crate) struct Subscription {
+    /// The reset period the subscription belongs to.
+    pub(crate) era: u64,
     pub(crate) backlog: Vec<Event>,
     pub(crate) live: broadcast::Receiver<Event>,
 }
@@ -52,22 +86,30 @@ pub(crate) struct Subscription {
 #[derive(Debug)]
 pub(crate) struct EventHub {
     log: Mutex<Log>,
-    tx: broadcast::Sender<Event>,
+    /// Created on the first subscription: most servers never have one, and
+    /// the channel's `queue` slots are the bulk of a start-up's cost.
+    tx: OnceLock<broadcast::Sender<Event>>,
+    queue: usize,
     duplicate_ids: DuplicateIds,
 }
 
 impl EventHub {
     pub(crate) fn new(log_capacity: usize, queue: usize, duplicate_ids: DuplicateIds) -> Self {
-        let (tx, _) = broadcast::channel(queue.max(1));
         EventHub {
             log: Mutex::new(Log {
                 next_id: 1,
+                era: 0,
                 events: VecDeque::new(),
                 capacity: log_capacity.max(1),
             }),
-            tx,
+            tx: OnceLock::new(),
+            queue: queue.max(1),
             duplicate_ids,
         }
+    }
+
+    fn sender(&self) -> &broadcast::Sender<Event> {
+        self.tx.get_or_init(|| broadcast::channel(self.queue).0)
     }
 
     /// Publishes a message `copies` times; returns the event ids used.
@@ -75,6 +117,7 @@ impl EventHub {
         let mut log = lock(&self.log);
         let mut ids = Vec::with_capacity(copies as usize);
         let first = log.next_id;
+        let live = self.tx.get().filter(|tx| tx.receiver_count() > 0);
         for copy in 0..copies.max(1) {
             let id = match self.duplicate_ids {
                 DuplicateIds::Same if copy > 0 => first,
@@ -86,15 +129,22 @@ impl EventHub {
             };
             let event = Event {
                 id,
+                era: log.era,
                 copy,
                 message: Arc::clone(message),
+                frame: match live {
+                    Some(_) => sse_frame(id, &message.json),
+                    None => Bytes::new(),
+                },
             };
             if log.events.len() == log.capacity {
                 log.events.pop_front();
             }
             log.events.push_back(event.clone());
-            // An error only means nobody is listening.
-            let _ = self.tx.send(event);
+            // No channel, or an error, only means nobody is listening.
+            if let Some(tx) = live {
+                let _ = tx.send(event);
+            }
             ids.push(id);
         }
         ids
@@ -104,7 +154,7 @@ impl EventHub {
     /// lock, so nothing is missed or doubled between them.
     pub(crate) fn subscribe(&self, start: Start) -> Subscription {
         let log = lock(&self.log);
-        let live = self.tx.subscribe();
+        let live = self.sender().subscribe();
         let last_issued = log.next_id - 1;
         let backlog = match start {
             Start::Live => Vec::new(),
@@ -124,12 +174,16 @@ impl EventHub {
                 log.events.range(from..).cloned().collect()
             }
         };
-        Subscription { backlog, live }
+        Subscription {
+            era: log.era,
+            backlog,
+            live,
+        }
     }
 
     /// Live messages only (for the in-process `subscribe()`).
     pub(crate) fn receiver(&self) -> broadcast::Receiver<Event> {
-        self.tx.subscribe()
+        self.sender().subscribe()
     }
 
     /// Clears the log and restarts event ids at 1.
@@ -137,6 +191,7 @@ impl EventHub {
         let mut log = lock(&self.log);
         log.events.clear();
         log.next_id = 1;
+        log.era += 1;
     }
 
     /// Number of events held in the replay log.
@@ -147,7 +202,7 @@ impl EventHub {
 
     /// Number of live subscribers.
     pub(crate) fn subscriber_count(&self) -> usize {
-        self.tx.receiver_count()
+        self.tx.get().map_or(0, |tx| tx.receiver_count())
     }
 }
 
@@ -238,6 +293,44 @@ mod tests {
                 .backlog),
             vec![2]
         );
+    }
+
+    #[test]
+    fn frames_are_warps_sse_events_built_once() {
+        let mut m = msg(7);
+        Arc::get_mut(&mut m).unwrap().json = Bytes::from_static(br#"{"id":7,"text":"a \"b\"\nc"}"#);
+        let hub = EventHub::new(10, 16, DuplicateIds::New);
+        hub.publish(&m, 1); // nobody listens: the frame is built on demand
+        let mut sub = hub.subscribe(Start::All);
+        hub.publish(&m, 2); // built once at publish
+        let mut backlog = sub.backlog;
+        backlog.push(sub.live.try_recv().unwrap());
+        backlog.push(sub.live.try_recv().unwrap());
+        assert!(backlog[0].frame.is_empty() && !backlog[1].frame.is_empty());
+        for id in [0, 9, 10, 1234567890, u64::MAX] {
+            let frame = sse_frame(id, b"{}");
+            assert_eq!(frame, format!("data:{{}}\nid:{id}\n\n").as_bytes());
+        }
+        for e in backlog {
+            let warp = warp::sse::Event::default()
+                .id(e.id.to_string())
+                .data(String::from_utf8_lossy(&e.message.json).into_owned())
+                .to_string();
+            assert_eq!(e.frame(), warp.as_bytes());
+        }
+    }
+
+    #[test]
+    fn a_reset_starts_a_new_era() {
+        let hub = EventHub::new(100, 16, DuplicateIds::New);
+        let mut old = hub.subscribe(Start::Live);
+        hub.reset();
+        let new = hub.subscribe(Start::Live);
+        assert_eq!(hub.publish(&msg(1), 1), vec![1]);
+        let e = old.live.try_recv().unwrap();
+        assert_eq!(e.id, 1);
+        assert_ne!(e.era, old.era, "an old stream can tell the reused id apart");
+        assert_eq!(e.era, new.era);
     }
 
     #[tokio::test]

@@ -252,22 +252,24 @@ fn not_found(path: &str) -> Response {
 
 fn classify<'a>(app: &App, method: &Method, path: &'a str) -> Target<'a> {
     let trimmed = path.strip_prefix('/').unwrap_or(path);
-    let segments: Vec<&str> = trimmed.split('/').collect();
-    match segments.as_slice() {
-        ["chats"] => match *method {
+    // The first four segments are all routing looks at: no allocation.
+    let mut parts = trimmed.split('/');
+    let segments: [Option<&str>; 4] = std::array::from_fn(|_| parts.next());
+    match segments {
+        [Some("chats"), None, ..] => match *method {
             Method::GET => Target::Json(Route::GetChats, None),
             _ => Target::MethodNotAllowed("GET"),
         },
-        ["chats", id, "messages"] => match *method {
+        [Some("chats"), Some(id), Some("messages"), None] => match *method {
             Method::GET => Target::Json(Route::GetMessages, Some(id)),
             Method::POST => Target::Json(Route::PostMessage, Some(id)),
             _ => Target::MethodNotAllowed("GET, POST"),
         },
-        ["events"] => match *method {
+        [Some("events"), None, ..] => match *method {
             Method::GET => Target::Events,
             _ => Target::MethodNotAllowed("GET"),
         },
-        ["__admin", ..] if app.http.admin => Target::Admin,
+        [Some("__admin"), ..] if app.http.admin => Target::Admin,
         _ => Target::NotFound,
     }
 }

@@ -1,11 +1,19 @@
-//! `GET /events?stream=messages`: the SSE stream, framed by warp's SSE support.
+//! `GET /events?stream=messages`: the SSE stream.
+//!
+//! Message events go out as the frame the event hub built once per event
+//! (shared by every subscriber); the `retry:` and keep-alive frames are
+//! rendered by warp's `sse::Event`, so the wire form is warp's throughout.
 
 use std::collections::VecDeque;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures::stream;
 use tokio::sync::{broadcast, watch};
+use tokio::time::{Instant, Sleep};
+use warp::http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::sse::Event as SseEvent;
@@ -54,7 +62,18 @@ fn last_event_id(req: &Request) -> Result<Option<u64>, ApiError> {
     }
 }
 
+/// A comment frame after every `interval` without any other frame, as
+/// warp's `sse::keep_alive()` does; the timer is re-armed lazily (when it
+/// fires early) instead of being reset on every event.
+struct KeepAlive {
+    interval: Duration,
+    timer: Pin<Box<Sleep>>,
+    last_frame: Instant,
+    frame: Bytes,
+}
+
 struct State {
+    era: u64,
     retry: Option<Duration>,
     backlog: VecDeque<Event>,
     live: broadcast::Receiver<Event>,
@@ -62,20 +81,17 @@ struct State {
     delivered: u64,
     disconnect_after: Option<u64>,
     done: bool,
+    keep_alive: KeepAlive,
 }
 
-fn frame(e: &Event) -> SseEvent {
-    SseEvent::default()
-        .id(e.id.to_string())
-        .data(String::from_utf8_lossy(&e.message.json).into_owned())
-}
-
-async fn next(mut st: State) -> Option<(Result<SseEvent, Cut>, State)> {
+async fn next(mut st: State) -> Option<(Result<Bytes, Cut>, State)> {
     if st.done {
         return None;
     }
     if let Some(retry) = st.retry.take() {
-        return Some((Ok(SseEvent::default().retry(retry)), st));
+        st.keep_alive.last_frame = Instant::now();
+        let frame = Bytes::from(SseEvent::default().retry(retry).to_string());
+        return Some((Ok(frame), st));
     }
     if st.disconnect_after == Some(st.delivered) {
         st.done = true;
@@ -87,23 +103,39 @@ async fn next(mut st: State) -> Option<(Result<SseEvent, Cut>, State)> {
     }
     let event = match st.backlog.pop_front() {
         Some(e) => e,
-        None => {
+        None => loop {
             tokio::select! {
                 biased;
                 _ = st.epoch.changed() => return None,
                 r = st.live.recv() => match r {
-                    Ok(e) => e,
+                    // From after a reset: this stream's period is over.
+                    Ok(e) if e.era != st.era => return None,
+                    Ok(e) => break e,
                     Err(broadcast::error::RecvError::Lagged(_)) => {
                         st.done = true;
                         return Some((Err(Cut::Lagged), st));
                     }
                     Err(broadcast::error::RecvError::Closed) => return None,
                 },
+                _ = st.keep_alive.timer.as_mut() => {
+                    let ka = &mut st.keep_alive;
+                    let due = ka.last_frame + ka.interval;
+                    let now = Instant::now();
+                    if now < due {
+                        ka.timer.as_mut().reset(due);
+                        continue;
+                    }
+                    ka.last_frame = now;
+                    ka.timer.as_mut().reset(now + ka.interval);
+                    let frame = ka.frame.clone();
+                    return Some((Ok(frame), st));
+                }
             }
-        }
+        },
     };
     st.delivered += 1;
-    Some((Ok(frame(&event)), st))
+    st.keep_alive.last_frame = Instant::now();
+    Some((Ok(event.frame()), st))
 }
 
 pub(crate) fn handle(app: &Arc<App>, req: &Request) -> (Response, Option<Fault>) {
@@ -146,24 +178,34 @@ pub(crate) fn handle(app: &Arc<App>, req: &Request) -> (Response, Option<Fault>)
     let mut epoch = app.epoch();
     epoch.mark_unchanged();
     let sub = app.events.subscribe(start);
+    let now = Instant::now();
+    let keep_alive = KeepAlive {
+        interval: app.http.keep_alive,
+        timer: Box::pin(tokio::time::sleep_until(now + app.http.keep_alive)),
+        last_frame: now,
+        frame: Bytes::from(SseEvent::default().comment(" keep-alive").to_string()),
+    };
     let state = State {
         retry: app.http.sse_retry.map(|r| app.chaos.scale(r)),
+        era: sub.era,
         backlog: sub.backlog.into(),
         live: sub.live,
         epoch,
         delivered: 0,
         disconnect_after: d.disconnect_after,
         done: app.is_shutting_down(),
+        keep_alive,
     };
     let events = stream::unfold(state, next);
-    let keep_alive = warp::sse::keep_alive()
-        .interval(app.http.keep_alive)
-        .text(" keep-alive")
-        .stream(events);
     let fault = if d.resume_overlap {
         Some(Fault::ResumeOverlap)
     } else {
         d.disconnect_after.map(|_| Fault::StreamDisconnect)
     };
-    (warp::sse::reply(keep_alive).into_response(), fault)
+    let mut res = warp::reply::stream(events).into_response();
+    res.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    res.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    (res, fault)
 }

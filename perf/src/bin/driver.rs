@@ -1,0 +1,144 @@
+//! A small, deterministic driver for profiling with callgrind: one
+//! current-thread runtime, a fixed number of operations.
+//!
+//! ```text
+//! cargo build --release -p mock-chat-server-perf --bin driver
+//! valgrind --tool=callgrind --callgrind-out-file=cg.out \
+//!     target/release/driver get-chats 20000
+//! callgrind_annotate cg.out | head -60
+//! ```
+//!
+//! Modes: `start-drop N`, `bare-start-drop N`, `get-chats N`,
+//! `get-messages N`, `post N`, `replay N`, `sse N` (N events to 100
+//! subscribers), `bare-get-chats N`, `bare-post N`.
+
+use std::net::SocketAddr;
+
+use mock_chat_server::{Author, BotBehavior, MockChatServer};
+use mock_chat_server_perf::{BareWarp, Bodies};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[path = "../../../benches/support/http1.rs"]
+mod http1;
+
+async fn calm() -> MockChatServer {
+    MockChatServer::builder()
+        .seed(1)
+        .bot(BotBehavior::Silent)
+        .start()
+        .await
+}
+
+async fn main_async(mode: &str, n: usize) {
+    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+    match mode {
+        "start-drop" => {
+            for _ in 0..n {
+                let s = MockChatServer::builder().start().await;
+                std::hint::black_box(s.address());
+                drop(s);
+                tokio::task::yield_now().await;
+            }
+        }
+        "bare-start-drop" => {
+            let bodies = Bodies::like_mock_chat_server(1).await;
+            for _ in 0..n {
+                let s = BareWarp::start(loopback, bodies.clone()).await;
+                std::hint::black_box(s.address());
+                drop(s);
+                tokio::task::yield_now().await;
+            }
+        }
+        "get-chats" | "get-messages" => {
+            let s = calm().await;
+            for i in 0..99 {
+                s.inject_message(1, Author::User, format!("m{i}")).unwrap();
+            }
+            let path = if mode == "get-chats" {
+                "/chats"
+            } else {
+                "/chats/1/messages"
+            };
+            let mut c = http1::Conn::connect(s.address()).await.unwrap();
+            for _ in 0..n {
+                assert_eq!(c.get(path).await.unwrap().status, 200);
+            }
+        }
+        "bare-get-chats" => {
+            let s = BareWarp::start(loopback, Bodies::like_mock_chat_server(100).await).await;
+            let mut c = http1::Conn::connect(s.address()).await.unwrap();
+            for _ in 0..n {
+                assert_eq!(c.get("/chats").await.unwrap().status, 200);
+            }
+        }
+        "post" | "replay" | "bare-post" => {
+            let bare;
+            let ours;
+            let addr = if mode == "bare-post" {
+                bare = BareWarp::start(loopback, Bodies::default()).await;
+                bare.address()
+            } else {
+                ours = calm().await;
+                ours.address()
+            };
+            let mut c = http1::Conn::connect(addr).await.unwrap();
+            for i in 0..n {
+                let key = if mode == "replay" {
+                    "same".to_string()
+                } else {
+                    format!("key-{i}")
+                };
+                let a = c
+                    .post("/chats/1/messages", &key, r#"{"text":"hello there"}"#)
+                    .await
+                    .unwrap();
+                assert_eq!(a.status, 200);
+            }
+        }
+        "sse" => {
+            let s = calm().await;
+            let mut readers = Vec::new();
+            for _ in 0..100 {
+                let mut t = tokio::net::TcpStream::connect(s.address()).await.unwrap();
+                t.write_all(b"GET /events?stream=messages HTTP/1.1\r\nhost: x\r\n\r\n")
+                    .await
+                    .unwrap();
+                let mut buf = [0u8; 1024];
+                let _ = t.read(&mut buf).await.unwrap();
+                readers.push(tokio::spawn(async move {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    let mut total = 0usize;
+                    loop {
+                        match t.read(&mut buf).await {
+                            Ok(0) | Err(_) => return total,
+                            Ok(k) => total += k,
+                        }
+                    }
+                }));
+            }
+            for i in 0..n {
+                s.inject_message(1, Author::User, format!("event {i}"))
+                    .unwrap();
+                tokio::task::yield_now().await;
+            }
+            s.shutdown().await;
+            let mut total = 0;
+            for r in readers {
+                total += r.await.unwrap();
+            }
+            eprintln!("sse: {total} bytes received");
+        }
+        other => panic!("unknown mode {other}"),
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let mode = args.get(1).map(String::as_str).unwrap_or("get-chats");
+    let n = args.get(2).and_then(|v| v.parse().ok()).unwrap_or(10_000);
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(main_async(mode, n));
+}

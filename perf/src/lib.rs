@@ -141,28 +141,9 @@ impl Drop for BareWarp {
     }
 }
 
-/// Resident set size of a process, in KiB.
-pub fn rss_kib(pid: u32) -> Option<u64> {
-    status_field(pid, "VmRSS:")
-}
+/// The benches' minimal HTTP/1.1 client and `/proc` readers, shared rather
+/// than copied.
+#[path = "../../benches/support/http1.rs"]
+pub mod http1;
 
-/// Threads of a process.
-pub fn threads(pid: u32) -> Option<u64> {
-    status_field(pid, "Threads:")
-}
-
-/// Open file descriptors of a process.
-pub fn fds(pid: u32) -> Option<usize> {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .ok()
-        .map(|d| d.count())
-}
-
-fn status_field(pid: u32, field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-}
+pub use http1::{fds, rss_kib, threads};

@@ -18,8 +18,7 @@ use mock_chat_server::{Author, BotBehavior, MockChatServer};
 use mock_chat_server_perf::{BareWarp, Bodies};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-#[path = "../../../benches/support/http1.rs"]
-mod http1;
+use mock_chat_server_perf::http1;
 
 async fn calm() -> MockChatServer {
     MockChatServer::builder()

@@ -67,10 +67,8 @@ async fn main() {
             let chat_id = chats[n as usize % chats.len()].id;
             async move {
                 // One key per message, made once, reused by every retry.
-                let mut rng = client.rng_for(n);
-                let key = ChatClient::new_key(&mut rng);
-                let text = format!("message #{n}");
-                client.send(chat_id, &text, &key, &mut rng).await
+                let (_key, sent) = client.send_nth(n, chat_id, &format!("message #{n}")).await;
+                sent
             }
         })
         .buffer_unordered(IN_FLIGHT)

@@ -80,10 +80,8 @@ async fn soak(messages: u64, in_flight: usize, seed: u64, patience: Duration) ->
             let client = client.clone();
             let chat_id = chats[n as usize % chats.len()].id;
             async move {
-                let mut rng = client.rng_for(n);
-                let key = ChatClient::new_key(&mut rng);
                 let text = format!("soak message {n}");
-                let sent = client.send(chat_id, &text, &key, &mut rng).await;
+                let (key, sent) = client.send_nth(n, chat_id, &text).await;
                 (n, chat_id, key, text, sent)
             }
         })

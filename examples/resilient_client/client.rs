@@ -205,6 +205,21 @@ impl ChatClient {
         backoff(&self.config, retry, rng)
     }
 
+    /// Sends the `n`-th message of a run: draws its key (once, before the
+    /// first attempt) and its jitter from [`rng_for(n)`](Self::rng_for),
+    /// then [`send`](Self::send)s it. Returns the key with the outcome.
+    pub async fn send_nth(
+        &self,
+        n: u64,
+        chat_id: u64,
+        text: &str,
+    ) -> (String, Result<Sent, SendError>) {
+        let mut rng = self.rng_for(n);
+        let key = Self::new_key(&mut rng);
+        let sent = self.send(chat_id, text, &key, &mut rng).await;
+        (key, sent)
+    }
+
     /// Sends `text` to `chat_id` once, retrying as needed with the same key.
     pub async fn send(
         &self,

@@ -249,13 +249,7 @@ async fn get_messages_serves_the_100_most_recent_oldest_first_and_pages_back() {
     }
     let all = server.messages(1);
     assert_eq!(all.len(), 150);
-    let texts = |v: &Value| -> Vec<String> {
-        v.as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["text"].as_str().unwrap().to_string())
-            .collect()
-    };
+    let texts = common::texts_of;
     let expect =
         |range: std::ops::Range<usize>| -> Vec<String> { range.map(|i| format!("m{i}")).collect() };
 
@@ -793,12 +787,7 @@ async fn a_replay_is_byte_identical_and_changes_nothing() {
         assert!(!e.committed && e.event_ids.is_empty());
         assert_eq!(e.message_id, Some(original.id));
     }
-    let bot_answers = server
-        .journal()
-        .iter()
-        .filter(|e| e.kind == EntryKind::BotAnswer)
-        .count();
-    assert_eq!(bot_answers, 2);
+    assert_eq!(common::bot_answer_count(&server), 2);
 }
 
 #[tokio::test]

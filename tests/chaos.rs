@@ -562,11 +562,7 @@ async fn drop_after_commit_then_retry_replays_with_one_message_one_event_one_bot
     assert_eq!(posts[0].fault, Some(Fault::DropAfterCommit));
     assert!(posts[0].committed && posts[0].event_ids.len() == 2);
     assert!(posts[1].replayed && !posts[1].committed && posts[1].event_ids.is_empty());
-    let bots = journal
-        .iter()
-        .filter(|e| e.kind == EntryKind::BotAnswer)
-        .count();
-    assert_eq!(bots, 1);
+    assert_eq!(common::bot_answer_count(&server), 1);
 }
 
 #[tokio::test]

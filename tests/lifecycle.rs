@@ -124,12 +124,7 @@ async fn reset_restores_the_fixtures_on_the_same_port() {
     );
     let texts: Vec<String> = server.messages(1).into_iter().map(|m| m.text).collect();
     assert_eq!(texts, ["Welcome! Say hi.", "after reset", "after reset"]);
-    let bot_entries = server
-        .journal()
-        .iter()
-        .filter(|e| e.kind == EntryKind::BotAnswer)
-        .count();
-    assert_eq!(bot_entries, 1);
+    assert_eq!(common::bot_answer_count(&server), 1);
 }
 
 async fn client_get(server: &MockChatServer, path: &str) -> reqwest::Response {

@@ -139,13 +139,7 @@ async fn paging_back_with_before_uuid() {
     for i in 0..5 {
         posted.push(post_json(&server, &chat, &format!("p-{i}"), &format!("m{i}")).await);
     }
-    let texts = |v: &Value| -> Vec<String> {
-        v.as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["text"].as_str().unwrap().to_string())
-            .collect()
-    };
+    let texts = common::texts_of;
     let page = |q: String| {
         let server = &server;
         let chat = &chat;

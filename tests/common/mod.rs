@@ -155,3 +155,21 @@ pub async fn ends_within<S: Stream + Unpin>(stream: &mut S) -> bool {
         .await
         .is_ok()
 }
+
+/// The `text` of every message in a JSON array of messages (a history page).
+pub fn texts_of(page: &Value) -> Vec<String> {
+    page.as_array()
+        .expect("a JSON array of messages")
+        .iter()
+        .map(|m| m["text"].as_str().expect("a message text").to_string())
+        .collect()
+}
+
+/// How many bot answers the fault journal holds.
+pub fn bot_answer_count(server: &MockChatServer) -> usize {
+    server
+        .journal()
+        .iter()
+        .filter(|e| e.kind == mock_chat_server::EntryKind::BotAnswer)
+        .count()
+}

@@ -68,17 +68,20 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
 
-    pub(crate) fn into_response(self) -> Response {
+    /// The wire body: `{"error": {"code": …, "message": …}}`.
+    fn body(self) -> Bytes {
         let body = ErrorBody {
             error: ErrorDetail {
                 code: self.code.to_string(),
                 message: self.message,
             },
         };
-        json_response(
-            self.status,
-            Bytes::from(serde_json::to_vec(&body).unwrap_or_default()),
-        )
+        Bytes::from(serde_json::to_vec(&body).unwrap_or_default())
+    }
+
+    pub(crate) fn into_response(self) -> Response {
+        let status = self.status;
+        json_response(status, self.body())
     }
 }
 
@@ -158,15 +161,9 @@ impl Handled {
     }
 
     pub(crate) fn error(e: ApiError) -> Self {
-        let res_body = ErrorBody {
-            error: ErrorDetail {
-                code: e.code.to_string(),
-                message: e.message,
-            },
-        };
         Handled {
             status: e.status,
-            body: Bytes::from(serde_json::to_vec(&res_body).unwrap_or_default()),
+            body: e.body(),
             ..Handled::ok(Bytes::new())
         }
     }

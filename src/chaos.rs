@@ -700,6 +700,30 @@ pub struct JournalEntry {
     pub event_ids: Vec<u64>,
 }
 
+impl JournalEntry {
+    /// An entry with nothing recorded yet; `seq` is set by the journal.
+    fn blank(kind: EntryKind, route: Route) -> Self {
+        JournalEntry {
+            seq: 0,
+            kind,
+            route,
+            k: 0,
+            method: String::new(),
+            path: String::new(),
+            idempotency_key: None,
+            fault: None,
+            forced: false,
+            latency_before_ms: 0,
+            latency_after_ms: 0,
+            status: None,
+            committed: false,
+            replayed: false,
+            message_id: None,
+            event_ids: Vec::new(),
+        }
+    }
+}
+
 impl fmt::Display for JournalEntry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "#{} ", self.seq)?;
@@ -877,9 +901,6 @@ impl Chaos {
             });
         }
         let seq = lock(&self.journal).push(JournalEntry {
-            seq: 0,
-            kind: EntryKind::Request,
-            route,
             k,
             method: method.to_string(),
             path: path.to_string(),
@@ -888,11 +909,7 @@ impl Chaos {
             forced,
             latency_before_ms: latency_before.as_millis() as u64,
             latency_after_ms: latency_after.as_millis() as u64,
-            status: None,
-            committed: false,
-            replayed: false,
-            message_id: None,
-            event_ids: Vec::new(),
+            ..JournalEntry::blank(EntryKind::Request, route)
         });
         Decision {
             seq,
@@ -948,22 +965,13 @@ impl Chaos {
             None
         };
         let seq = lock(&self.journal).push(JournalEntry {
-            seq: 0,
-            kind: EntryKind::Stream,
-            route,
             k,
             method: "GET".to_string(),
             path: path.to_string(),
-            idempotency_key: None,
             fault,
             forced: forced_fault.is_some(),
-            latency_before_ms: 0,
-            latency_after_ms: 0,
             status: Some(200),
-            committed: false,
-            replayed: false,
-            message_id: None,
-            event_ids: Vec::new(),
+            ..JournalEntry::blank(EntryKind::Stream, route)
         });
         StreamDecision {
             seq,
@@ -1000,22 +1008,13 @@ impl Chaos {
         event_ids: Vec<u64>,
     ) {
         lock(&self.journal).push(JournalEntry {
-            seq: 0,
-            kind,
-            route: Route::Events,
-            k: 0,
-            method: String::new(),
-            path: String::new(),
             idempotency_key: Some(key.to_string()),
             fault: (copies > 1).then_some(Fault::DuplicateEvent { copies }),
             forced,
-            latency_before_ms: 0,
-            latency_after_ms: 0,
-            status: None,
             committed: true,
-            replayed: false,
             message_id: Some(message_id),
             event_ids,
+            ..JournalEntry::blank(kind, Route::Events)
         });
     }
 

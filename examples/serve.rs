@@ -89,7 +89,7 @@ struct Cli {
     admin: bool,
 
     /// Id format on the wire.
-    #[arg(long, value_enum, default_value_t = Ids::Number)]
+    #[arg(long, value_enum, default_value_t = Ids::Uuid)]
     ids: Ids,
 
     /// JSON file of chats with optional initial messages (see examples/fixtures.json).
@@ -99,10 +99,10 @@ struct Cli {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Ids {
-    /// Positive integers, as documented.
-    Number,
-    /// UUID strings, as the reference server really sends.
+    /// UUID strings, as the reference server sends (the default).
     Uuid,
+    /// Positive integers, as the challenge's prose says (not the real wire).
+    Number,
 }
 
 /// What the flags resolve to, before anything is bound.
@@ -418,10 +418,10 @@ mod tests {
     #[test]
     fn ids_flag_maps_to_id_style() {
         let config = configure(&parse(&["--port", "0"]).unwrap()).unwrap();
-        assert_eq!(config.id_style, IdStyle::Number);
-        assert!(config.chats.is_none());
-        let config = configure(&parse(&["--port", "0", "--ids", "uuid"]).unwrap()).unwrap();
         assert_eq!(config.id_style, IdStyle::Uuid);
+        assert!(config.chats.is_none());
+        let config = configure(&parse(&["--port", "0", "--ids", "number"]).unwrap()).unwrap();
+        assert_eq!(config.id_style, IdStyle::Number);
     }
 
     #[test]

@@ -1,52 +1,48 @@
-//! The state of one server and the operations that span several concerns:
-//! committing a message (store → events → bot), injecting, resetting.
+//! The state of one server and the operations that span its parts: a POST
+//! (store → events → bot), an injection, a reset, shutdown.
 //!
-//! Both the HTTP layer and the handle call into this; it knows nothing of HTTP.
+//! The HTTP layer and the handle call into this and nothing below it; it
+//! knows nothing of HTTP.
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use bytes::Bytes;
 use tokio::sync::watch;
 
 use crate::bot::{self, BotBehavior};
-use crate::chaos::{Chaos, Delay, EntryKind};
+use crate::chaos::engine::{Chaos, Published, MAX_FORCED};
+use crate::chaos::{Delay, EntryKind, Fault, Route};
+use crate::clock::Ticker;
 use crate::events::EventHub;
-use crate::model::{Author, ChatFixture, RecordedRequest, Replay};
-use crate::seeded::{lock, uuid_at, Stream};
-use crate::store::{Committed, Reservation, Store, StoredMessage};
+use crate::fixtures::ChatFixture;
+use crate::model::{Author, Chat, ChatId, Message};
+use crate::records::Records;
+use crate::seeded::{rng_at, uuid_from, Stream};
+use crate::store::{
+    Committed, IdSource, LookupError, PostInput, PostOutcome, Store, StoredMessage,
+};
 
-/// Settings the HTTP layer reads.
-#[derive(Debug, Clone)]
-pub(crate) struct HttpConfig {
-    pub(crate) replay: Option<Replay>,
-    pub(crate) keep_alive: Duration,
-    pub(crate) sse_retry: Option<Duration>,
-    pub(crate) admin: bool,
-    pub(crate) request_log_capacity: usize,
-}
-
-/// Why a reset or shutdown happened, as seen by long-lived tasks.
+/// Whether the server runs (and in which reset period) or stops.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Epoch {
-    Running(u64),
+pub(crate) enum Lifecycle {
+    Running { period: u64 },
     ShuttingDown,
 }
 
 /// One server's state.
 #[derive(Debug)]
 pub(crate) struct App {
-    pub(crate) store: Arc<Store>,
-    pub(crate) events: EventHub,
-    pub(crate) chaos: Chaos,
-    pub(crate) http: HttpConfig,
+    store: Store,
+    events: Arc<EventHub>,
+    chaos: Chaos,
+    ticker: Arc<Ticker>,
+    records: Records,
     bot: BotBehavior,
     bot_delay: Delay,
     fixtures: Vec<ChatFixture>,
-    epoch: watch::Sender<Epoch>,
-    requests: Mutex<VecDeque<RecordedRequest>>,
-    request_seq: AtomicU64,
+    lifecycle: watch::Sender<Lifecycle>,
     injected: AtomicU64,
     runtime: tokio::runtime::Handle,
 }
@@ -54,10 +50,11 @@ pub(crate) struct App {
 /// Everything needed to build an [`App`].
 #[derive(Debug)]
 pub(crate) struct AppParts {
-    pub(crate) store: Arc<Store>,
-    pub(crate) events: EventHub,
+    pub(crate) store: Store,
+    pub(crate) events: Arc<EventHub>,
     pub(crate) chaos: Chaos,
-    pub(crate) http: HttpConfig,
+    pub(crate) ticker: Arc<Ticker>,
+    pub(crate) records: Records,
     pub(crate) bot: BotBehavior,
     pub(crate) bot_delay: Delay,
     pub(crate) fixtures: Vec<ChatFixture>,
@@ -66,36 +63,50 @@ pub(crate) struct AppParts {
 
 impl App {
     pub(crate) fn new(parts: AppParts) -> Arc<Self> {
-        let (epoch, _) = watch::channel(Epoch::Running(0));
         Arc::new(App {
             store: parts.store,
             events: parts.events,
             chaos: parts.chaos,
-            http: parts.http,
+            ticker: parts.ticker,
+            records: parts.records,
             bot: parts.bot,
             bot_delay: parts.bot_delay,
             fixtures: parts.fixtures,
-            epoch,
-            requests: Mutex::new(VecDeque::new()),
-            request_seq: AtomicU64::new(0),
+            lifecycle: watch::channel(Lifecycle::Running { period: 0 }).0,
             injected: AtomicU64::new(0),
             runtime: parts.runtime,
         })
     }
 
+    pub(crate) fn chaos(&self) -> &Chaos {
+        &self.chaos
+    }
+
+    pub(crate) fn events(&self) -> &Arc<EventHub> {
+        &self.events
+    }
+
+    pub(crate) fn records(&self) -> &Records {
+        &self.records
+    }
+
+    pub(crate) fn ticker(&self) -> &Ticker {
+        &self.ticker
+    }
+
     /// A receiver that changes on every reset and on shutdown.
-    pub(crate) fn epoch(&self) -> watch::Receiver<Epoch> {
-        self.epoch.subscribe()
+    pub(crate) fn lifecycle(&self) -> watch::Receiver<Lifecycle> {
+        self.lifecycle.subscribe()
     }
 
     pub(crate) fn is_shutting_down(&self) -> bool {
-        *self.epoch.borrow() == Epoch::ShuttingDown
+        *self.lifecycle.borrow() == Lifecycle::ShuttingDown
     }
 
-    /// Tells every long-lived task (SSE streams, bot answers, injected
-    /// delays) to stop. Never blocks.
+    /// Tells every long-lived task (connections, streams, bot answers,
+    /// injected delays) to stop. Never blocks.
     pub(crate) fn begin_shutdown(&self) {
-        self.epoch.send_replace(Epoch::ShuttingDown);
+        self.lifecycle.send_replace(Lifecycle::ShuttingDown);
     }
 
     /// Sleeps for `d`, or less if the server shuts down meanwhile.
@@ -103,35 +114,47 @@ impl App {
         if d.is_zero() {
             return;
         }
-        let mut rx = self.epoch();
+        let mut rx = self.lifecycle();
         tokio::select! {
             _ = tokio::time::sleep(d) => {}
-            _ = rx.wait_for(|e| *e == Epoch::ShuttingDown) => {}
+            _ = rx.wait_for(|l| *l == Lifecycle::ShuttingDown) => {}
         }
     }
 
-    /// The effective replay for new subscribers: the builder's explicit
-    /// choice, else the plan's, else live only.
-    pub(crate) fn replay(&self) -> Replay {
-        self.http
-            .replay
-            .or(self.chaos.plan().events.replay)
-            .unwrap_or(Replay::None)
+    /// `GET /chats`.
+    pub(crate) fn chats_body(&self) -> Bytes {
+        self.store.chats_body()
     }
 
-    /// Stores a reserved user message, publishes it (with chaos copies) and
-    /// schedules the bot's answer.
-    pub(crate) fn commit_user_message(
-        self: &Arc<Self>,
-        reservation: &mut Reservation,
-    ) -> (Arc<StoredMessage>, Vec<u64>) {
+    /// `GET /chats/{id}/messages`.
+    pub(crate) fn history_body(&self, raw_chat: &str) -> Result<Bytes, LookupError> {
+        self.store.history_body(raw_chat)
+    }
+
+    pub(crate) fn chats(&self) -> Vec<Chat> {
+        self.store.chats()
+    }
+
+    pub(crate) fn messages(&self, chat: &ChatId) -> Option<Vec<Message>> {
+        self.store.messages(chat)
+    }
+
+    pub(crate) fn add_chat(&self, name: String) -> Chat {
+        self.store.add_chat(name)
+    }
+
+    /// `POST /chats/{id}/messages`: checks and stores (serialised with every
+    /// other POST), publishes with chaos copies, schedules the bot.
+    pub(crate) fn post_message(self: &Arc<Self>, input: PostInput<'_>) -> (PostOutcome, Vec<u64>) {
         let mut event_ids = Vec::new();
-        let committed = self.store.commit(reservation, |msg| {
-            let (copies, _) = self.chaos.copies_for(&msg.message.idempotency_key);
-            event_ids = self.events.publish(msg, copies);
+        let outcome = self.store.post(input, |msg| {
+            let copies = self.chaos.copies_for(&msg.message.idempotency_key);
+            event_ids = self.events.publish(msg, copies.count);
         });
-        self.schedule_bot(&committed);
-        (committed.message, event_ids)
+        if let PostOutcome::Stored(committed) = &outcome {
+            self.schedule_bot(committed);
+        }
+        (outcome, event_ids)
     }
 
     fn schedule_bot(self: &Arc<Self>, committed: &Committed) {
@@ -141,104 +164,142 @@ impl App {
         if self.bot.is_silent() {
             return;
         }
-        let draw = bot::draw(self.chaos.seed(), n, &self.bot_delay);
-        let delay = self.chaos.scale(draw.delay);
-        let generation = committed.generation;
+        let draw = bot::draw(self.chaos.seed(), committed.period, n, &self.bot_delay);
+        let delay = self.ticker.scale(draw.delay);
+        let period = committed.period;
         let user_message = committed.message.message.clone();
         let weak: Weak<App> = Arc::downgrade(self);
-        let mut epoch = self.epoch();
+        let mut lifecycle = self.lifecycle();
         self.runtime.spawn(async move {
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
-                _ = epoch.changed() => return,
+                _ = lifecycle.changed() => return,
             }
             let Some(app) = weak.upgrade() else { return };
-            let Some(chat) = app.store.chat(user_message.chat_id) else {
+            let Some(chat) = app.store.chat(&user_message.chat_id) else {
                 return;
             };
             let Some(text) = app.bot.answer(&chat, &user_message, draw.line) else {
                 return;
             };
-            app.publish_other(
-                EntryKind::BotAnswer,
-                user_message.chat_id,
-                Author::Bot,
+            app.publish_other(Other {
+                kind: EntryKind::BotAnswer,
+                chat: chat.id,
+                author: Author::Bot,
                 text,
-                draw.key,
-                Some(generation),
-            );
+                source: IdSource::Bot(n),
+                key: draw.key,
+                period: Some(period),
+            });
         });
     }
 
     /// Stores and publishes a message that is not a client POST.
-    fn publish_other(
-        &self,
-        kind: EntryKind,
-        chat_id: u64,
-        author: Author,
-        text: String,
-        key: String,
-        generation: Option<u64>,
-    ) -> Option<Arc<StoredMessage>> {
-        let mut published = (1, false, Vec::new());
-        let committed = self
-            .store
-            .insert(chat_id, author, text, key, generation, |msg| {
-                let (copies, forced) = self.chaos.copies_for(&msg.message.idempotency_key);
-                published = (copies, forced, self.events.publish(msg, copies));
-            })?;
-        let m = &committed.message.message;
-        let (copies, forced, ids) = published;
-        self.chaos
-            .journal_publish(kind, &m.idempotency_key, m.id, copies, forced, ids);
+    fn publish_other(&self, o: Other) -> Option<Arc<StoredMessage>> {
+        let mut published = None;
+        let committed = self.store.insert(
+            &o.chat,
+            o.author,
+            o.text,
+            o.source,
+            o.key,
+            o.period,
+            |msg| {
+                let copies = self.chaos.copies_for(&msg.message.idempotency_key);
+                published = Some((copies, self.events.publish(msg, copies.count)));
+            },
+        )?;
+        if let Some((copies, event_ids)) = published {
+            let m = &committed.message.message;
+            self.chaos.journal_publish(Published {
+                kind: o.kind,
+                key: m.idempotency_key.clone(),
+                message_id: m.id,
+                copies,
+                event_ids,
+            });
+        }
         Some(committed.message)
     }
 
     /// Stores a message as if `author` had sent it, and publishes it. No bot
     /// answer follows. `None` if the chat does not exist.
-    pub(crate) fn inject(
-        &self,
-        chat_id: u64,
-        author: Author,
-        text: String,
-    ) -> Option<Arc<StoredMessage>> {
-        self.store.chat(chat_id)?;
+    pub(crate) fn inject(&self, chat: &ChatId, author: Author, text: String) -> Option<Message> {
         let n = self.injected.fetch_add(1, Ordering::SeqCst);
-        let key = uuid_at(self.chaos.seed(), Stream::Inject, n).to_string();
-        self.publish_other(EntryKind::Injected, chat_id, author, text, key, None)
+        let period = self.store.period();
+        let key = uuid_from(&mut rng_at(
+            self.chaos.seed(),
+            Stream::Inject as u64,
+            period,
+            n,
+        ));
+        self.publish_other(Other {
+            kind: EntryKind::Injected,
+            chat: *chat,
+            author,
+            text,
+            source: IdSource::Injected(n),
+            key: key.to_string(),
+            period: None,
+        })
+        .map(|m| m.message.clone())
     }
 
-    /// Fixtures back, keys, counters, journal, request log and pending bot
-    /// answers cleared, SSE subscribers disconnected.
+    /// Queues `fault` for the next `count` requests on `route` (a
+    /// `DuplicateEvent` for the next `count` published messages, whatever
+    /// the route), or says why it cannot.
+    pub(crate) fn force(&self, route: Route, fault: Fault, count: usize) -> Result<(), String> {
+        if count == 0 || count > MAX_FORCED {
+            return Err(format!("count must be from 1 to {MAX_FORCED}"));
+        }
+        match fault {
+            Fault::DuplicateEvent { copies } if !(1..=100).contains(&copies) => {
+                return Err("duplicate_event copies must be from 1 to 100".into())
+            }
+            Fault::DuplicateEvent { .. } => {}
+            f if f.applies_to(route) => {}
+            f => {
+                return Err(format!(
+                    "fault {} does not apply to route {route}",
+                    f.name()
+                ))
+            }
+        }
+        for _ in 0..count {
+            let queued = match fault {
+                Fault::DuplicateEvent { copies } => self.chaos.force_copies(copies),
+                f => self.chaos.force(route, f),
+            };
+            if !queued {
+                return Err(format!("at most {MAX_FORCED} faults may wait per route"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Fixtures back; keys, counters, event log, journal, request records
+    /// and pending bot answers cleared; open streams end.
     pub(crate) fn reset(&self) {
         self.store.reset(&self.fixtures);
         self.events.reset();
         self.chaos.reset();
+        self.records.clear();
         self.injected.store(0, Ordering::SeqCst);
-        self.request_seq.store(0, Ordering::SeqCst);
-        lock(&self.requests).clear();
-        self.epoch.send_modify(|e| {
-            if let Epoch::Running(n) = e {
-                *n += 1;
+        self.lifecycle.send_modify(|l| {
+            if let Lifecycle::Running { period } = l {
+                *period += 1;
             }
         });
     }
+}
 
-    /// Records a received request (bounded).
-    pub(crate) fn record_request(&self, mut req: RecordedRequest) {
-        let cap = self.http.request_log_capacity;
-        if cap == 0 {
-            return;
-        }
-        req.seq = self.request_seq.fetch_add(1, Ordering::SeqCst) + 1;
-        let mut log = lock(&self.requests);
-        if log.len() >= cap {
-            log.pop_front();
-        }
-        log.push_back(req);
-    }
-
-    pub(crate) fn requests(&self) -> Vec<RecordedRequest> {
-        lock(&self.requests).iter().cloned().collect()
-    }
+/// A message that is not a client POST, on its way to the store.
+struct Other {
+    kind: EntryKind,
+    chat: ChatId,
+    author: Author,
+    text: String,
+    source: IdSource,
+    key: String,
+    period: Option<u64>,
 }

@@ -1,8 +1,8 @@
-//! Bots: every chat has one, and it answers each committed user message.
+//! Bots: every chat has one, and it answers each stored user message.
 //!
-//! The answer to the n-th committed user message (since start or reset) has
-//! its delay, its text and its idempotency key drawn from `(seed, n)`, so a
-//! bot never shifts a request's faults and a seed replays the same answers.
+//! The answer to the n-th stored user message (since start or reset) has its
+//! delay, its line and its idempotency key drawn from `(seed, n)`, so a bot
+//! never shifts a request's faults and a seed replays the same answers.
 
 use std::fmt;
 use std::sync::Arc;
@@ -16,22 +16,46 @@ use crate::seeded::{rng_at, uuid_from, Stream};
 
 /// The built-in answers of the default bot, written for this crate.
 pub const DEFAULT_LINES: &[&str] = &[
-    "Got it, thanks!",
-    "Interesting. Tell me more?",
-    "I'll get back to you on that.",
-    "Sounds good to me.",
-    "Hmm, let me think about it.",
-    "Ha! Good one.",
-    "Noted.",
-    "Could you say that another way?",
+    "Got it — thanks!",
+    "Interesting… tell me more?",
+    "I’ll get back to you on that.",
+    "Sounds good to me 👍",
+    "Hmm, let me think about it for a second.",
+    "Ha! That’s a good one.",
+    "Noted. I’ve written it on the back of my hand, which is basically a database.",
+    "Could you say that another way? My coffee hasn’t kicked in yet ☕",
     "I was just about to ask you the same thing.",
-    "That makes sense.",
+    "That makes a surprising amount of sense.",
     "Sure thing.",
-    "Wait, really?",
-    "Let's do it.",
-    "I'm not sure I follow, but okay.",
+    "Wait, really?!",
+    "Let’s do it 🚀",
+    "I’m not sure I follow, but I’m nodding enthusiastically.",
     "Thanks for letting me know.",
     "On it!",
+    "My cat walked across the keyboard and agrees: “sdfghjk”.",
+    "I tried to be spontaneous once, but I had to schedule it first.",
+    "Give me five minutes — a real five, not a “developer five”.",
+    "Plot twist: I already did it yesterday.",
+    "The printer heard you and is now refusing to cooperate 🖨️",
+    "Counterpoint: snacks.",
+    "If it compiles on the first try, something is definitely wrong.",
+    "I’d answer faster, but my hamster is on a break 🐹",
+    "Roger that. Over and out… actually, not out, I’m still here.",
+    "Let me check with the committee (it’s me, I’m the committee).",
+    "That’s the best idea I’ve heard since lunch.",
+    "Bold move. I respect it.",
+    "Adding it to my list of things to overthink tonight.",
+    "Yes! Wait, what was the question?",
+    "I’ve consulted the stars ✨ and they said “maybe”.",
+    "Deal. Pinky promise 🤙",
+    "Absolutely — unless it involves Mondays.",
+    "I’m writing this down in very important ink.",
+    "Can we circle back after I find my other sock?",
+    "Totally. 100%. Well, 97% — let’s be honest.",
+    "You had me at “hello” 👋",
+    "That reminds me: I need to water the plants 🌱",
+    "Loading witty reply… please wait… ⏳",
+    "Good point. Annoyingly good, actually.",
 ];
 
 /// A user-supplied answer function: given the chat and the user's message,
@@ -91,8 +115,8 @@ impl fmt::Debug for BotBehavior {
     }
 }
 
-/// The default bot delay: 3, 4 or 5 seconds, equally likely.
-pub fn default_delay() -> Delay {
+/// The reference's bot delay: 3, 4 or 5 seconds, equally likely.
+pub(crate) fn default_delay() -> Delay {
     Delay::OneOf(vec![3000, 4000, 5000])
 }
 
@@ -105,9 +129,9 @@ pub(crate) struct BotDraw {
     pub(crate) key: String,
 }
 
-/// The draw for the answer to the n-th committed user message.
-pub(crate) fn draw(seed: u64, n: u64, delay: &Delay) -> BotDraw {
-    let mut rng = rng_at(seed, Stream::Bot as u64, n);
+/// The draw for the answer to the n-th stored user message of `period`.
+pub(crate) fn draw(seed: u64, period: u64, n: u64, delay: &Delay) -> BotDraw {
+    let mut rng = rng_at(seed, Stream::Bot as u64, period, n);
     let delay = delay.draw(&mut rng);
     let line = rng.gen_range(0..DEFAULT_LINES.len());
     let key = uuid_from(&mut rng).to_string();
@@ -121,39 +145,19 @@ mod tests {
     #[test]
     fn draws_are_reproducible_and_cover_the_delays() {
         let d = default_delay();
-        assert_eq!(draw(1, 5, &d), draw(1, 5, &d));
-        assert_ne!(draw(1, 5, &d).key, draw(1, 6, &d).key);
+        assert_eq!(draw(1, 0, 5, &d), draw(1, 0, 5, &d));
+        assert_ne!(draw(1, 0, 5, &d).key, draw(1, 0, 6, &d).key);
         let mut seen = std::collections::BTreeSet::new();
         for n in 0..200 {
-            seen.insert(draw(3, n, &d).delay.as_secs());
+            seen.insert(draw(3, 0, n, &d).delay.as_secs());
         }
         assert_eq!(seen.into_iter().collect::<Vec<_>>(), vec![3, 4, 5]);
     }
 
     #[test]
-    fn behaviors_answer() {
-        let chat = Chat {
-            id: 1,
-            name: "c".into(),
-        };
-        let msg = Message {
-            id: 1,
-            chat_id: 1,
-            author: crate::model::Author::User,
-            text: "ping".into(),
-            sent_at: chrono::Utc::now(),
-            idempotency_key: "k".into(),
-        };
-        assert_eq!(
-            BotBehavior::Echo.answer(&chat, &msg, 0).as_deref(),
-            Some("ping")
-        );
-        assert_eq!(BotBehavior::Silent.answer(&chat, &msg, 0), None);
-        assert_eq!(
-            BotBehavior::Lines.answer(&chat, &msg, 1).as_deref(),
-            Some(DEFAULT_LINES[1])
-        );
-        let c = BotBehavior::custom(|c, m| Some(format!("{}:{}", c.name, m.text)));
-        assert_eq!(c.answer(&chat, &msg, 0).as_deref(), Some("c:ping"));
+    fn the_lines_are_many_short_and_not_all_ascii() {
+        assert!(DEFAULT_LINES.len() >= 30);
+        assert!(DEFAULT_LINES.iter().all(|l| l.chars().count() <= 140));
+        assert!(DEFAULT_LINES.iter().any(|l| !l.is_ascii()));
     }
 }

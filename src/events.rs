@@ -1,345 +1,379 @@
-//! The SSE broadcast and its bounded replay log.
+//! The event log behind the SSE stream.
 //!
-//! Publishing never waits for subscribers: events go into a bounded log and a
-//! `tokio::sync::broadcast` channel. A subscriber that falls more than the
-//! channel's capacity behind is told it lagged and is disconnected; it can
-//! resume from the log with `Last-Event-ID`.
+//! Every delivery (each chaos copy is one) gets an id from 0 and its SSE
+//! frame, built once, and goes into one bounded, shared log. A subscriber is
+//! only a cursor into that log: replaying 100,000 events to a new subscriber
+//! copies nothing, and a subscriber that stops reading costs a few words. A
+//! `watch` channel wakes subscribers on every publish and on reset.
+//! Publishing never waits for anyone.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
 
-use bytes::Bytes;
-use tokio::sync::broadcast;
+use bytes::{Bytes, BytesMut};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
 
-use crate::model::DuplicateIds;
-use crate::seeded::lock;
 use crate::store::StoredMessage;
 
-/// One SSE event: a message under an event id.
+/// How chaos copies of an event are numbered on the SSE stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DuplicateIds {
+    /// Each copy gets its own new event id, as the reference server does:
+    /// clients must de-duplicate by message id (the default).
+    #[default]
+    New,
+    /// Every copy repeats the first copy's event id.
+    Same,
+}
+
+/// What a new SSE subscriber without `Last-Event-ID` receives first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Replay {
+    /// The whole event log, then live events: what the reference's SSE
+    /// library does (the default).
+    #[default]
+    All,
+    /// Live events only.
+    None,
+}
+
+/// One delivery of a message on the stream.
 #[derive(Debug, Clone)]
-pub(crate) struct Event {
+pub(crate) struct Delivery {
     pub(crate) id: u64,
-    /// Which reset period published it: event ids restart at 1 on reset, so
-    /// a stream opened before a reset must stop at the first event of the
-    /// next period instead of delivering a reused id.
-    pub(crate) era: u64,
-    /// 0 for the first delivery of a message, 1.. for chaos copies.
+    /// 0 for a message's first delivery, 1.. for its chaos copies.
     pub(crate) copy: u32,
     pub(crate) message: Arc<StoredMessage>,
-    /// The SSE wire form of this event (`data:<json>\nid:<id>\n\n`, as
-    /// warp's `sse::Event` renders it), built once and shared by every
-    /// subscriber; empty if nobody was subscribed when it was published
-    /// (see [`Event::frame`]).
-    frame: Bytes,
+    /// `id: N\ndata: {json}\n\n`
+    pub(crate) frame: Bytes,
 }
 
-impl Event {
-    /// The SSE wire form of this event.
-    pub(crate) fn frame(&self) -> Bytes {
-        if self.frame.is_empty() {
-            sse_frame(self.id, &self.message.json)
-        } else {
-            self.frame.clone()
-        }
-    }
-}
-
-/// The SSE frame of a message event (`data:<json>`, `id:<n>`, blank line),
-/// rendered by warp's `sse::Event` once per event rather than once per
-/// subscriber.
-fn sse_frame(id: u64, json: &[u8]) -> Bytes {
-    // Stored JSON is always UTF-8 and compact (one line).
-    let data = String::from_utf8_lossy(json).into_owned();
-    let event = warp::sse::Event::default().id(id.to_string()).data(data);
-    Bytes::from(event.to_string())
+/// The SSE frame of one delivery, exactly as the reference writes it.
+fn frame(id: u64, json: &[u8]) -> Bytes {
+    let mut out = BytesMut::with_capacity(json.len() + 32);
+    out.extend_from_slice(b"id: ");
+    out.extend_from_slice(id.to_string().as_bytes());
+    out.extend_from_slice(b"\ndata: ");
+    out.extend_from_slice(json);
+    out.extend_from_slice(b"\n\n");
+    out.freeze()
 }
 
 #[derive(Debug)]
 struct Log {
+    /// Position (a monotonic index, never reused, across resets too) of
+    /// `entries[0]`.
+    first_pos: u64,
+    entries: VecDeque<Delivery>,
     next_id: u64,
-    era: u64,
-    events: VecDeque<Event>,
+    period: u64,
     capacity: usize,
 }
 
-/// Where a new subscription starts.
+impl Log {
+    fn head(&self) -> u64 {
+        self.first_pos + self.entries.len() as u64
+    }
+}
+
+/// Where a subscriber starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Start {
     /// Live events only.
     Live,
-    /// Every event still in the log, then live ones.
+    /// Every delivery still held, then live ones.
     All,
-    /// Events with id strictly greater than this (or `>=` with overlap).
-    After { id: u64, overlap: bool },
+    /// Deliveries with an id of at least this (the reference's inclusive
+    /// resume), then live ones.
+    From(i64),
 }
 
-/// A new subscription: the backlog to send first, then the live receiver.
+/// A subscriber's position in the log.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Cursor {
+    pos: u64,
+    /// The head when it subscribed: it may lag only behind live events.
+    live_from: u64,
+    pub(crate) period: u64,
+}
+
+/// What the next read of a cursor gave.
 #[derive(Debug)]
-pub(crate) struct Subscription {
-    /// The reset period the subscription belongs to.
-    pub(crate) era: u64,
-    pub(crate) backlog: Vec<Event>,
-    pub(crate) live: broadcast::Receiver<Event>,
+pub(crate) enum Read {
+    /// Deliveries, in order.
+    Deliveries(Vec<Delivery>),
+    /// Nothing new yet: wait on [`EventHub::changes`].
+    Pending,
+    /// The log was reset (or the server stops): the stream is over.
+    Reset,
+    /// The reader fell more than the lag limit behind, or out of the log.
+    Lagged,
 }
 
-/// The event hub of one server.
+/// The event log of one server.
 #[derive(Debug)]
 pub(crate) struct EventHub {
-    log: Mutex<Log>,
-    /// Created on the first subscription: most servers never have one, and
-    /// the channel's `queue` slots are the bulk of a start-up's cost.
-    tx: OnceLock<broadcast::Sender<Event>>,
-    queue: usize,
+    log: RwLock<Log>,
+    changes: watch::Sender<u64>,
     duplicate_ids: DuplicateIds,
+    lag_limit: u64,
+    subscribers: AtomicUsize,
+}
+
+/// Counts an open SSE connection while it lives.
+#[derive(Debug)]
+pub(crate) struct SubscriberGuard(Arc<EventHub>);
+
+impl Drop for SubscriberGuard {
+    fn drop(&mut self) {
+        self.0.subscribers.fetch_sub(1, Ordering::SeqCst);
+        self.0.changes.send_modify(|v| *v += 1);
+    }
 }
 
 impl EventHub {
-    pub(crate) fn new(log_capacity: usize, queue: usize, duplicate_ids: DuplicateIds) -> Self {
+    pub(crate) fn new(capacity: usize, lag_limit: usize, duplicate_ids: DuplicateIds) -> Self {
         EventHub {
-            log: Mutex::new(Log {
-                next_id: 1,
-                era: 0,
-                events: VecDeque::new(),
-                capacity: log_capacity.max(1),
+            log: RwLock::new(Log {
+                first_pos: 0,
+                entries: VecDeque::new(),
+                next_id: 0,
+                period: 0,
+                capacity: capacity.max(1),
             }),
-            tx: OnceLock::new(),
-            queue: queue.max(1),
+            changes: watch::channel(0).0,
             duplicate_ids,
+            lag_limit: lag_limit.max(1) as u64,
+            subscribers: AtomicUsize::new(0),
         }
     }
 
-    fn sender(&self) -> &broadcast::Sender<Event> {
-        self.tx.get_or_init(|| broadcast::channel(self.queue).0)
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Log> {
+        self.log.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn read_log(&self) -> std::sync::RwLockReadGuard<'_, Log> {
+        self.log.read().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Publishes a message `copies` times; returns the event ids used.
     pub(crate) fn publish(&self, message: &Arc<StoredMessage>, copies: u32) -> Vec<u64> {
-        let mut log = lock(&self.log);
         let mut ids = Vec::with_capacity(copies as usize);
-        let first = log.next_id;
-        let live = self.tx.get().filter(|tx| tx.receiver_count() > 0);
-        for copy in 0..copies.max(1) {
-            let id = match self.duplicate_ids {
-                DuplicateIds::Same if copy > 0 => first,
-                _ => {
-                    let id = log.next_id;
-                    log.next_id += 1;
-                    id
+        {
+            let mut log = self.write();
+            let first = log.next_id;
+            for copy in 0..copies.max(1) {
+                let id = match self.duplicate_ids {
+                    DuplicateIds::Same if copy > 0 => first,
+                    _ => {
+                        log.next_id += 1;
+                        log.next_id - 1
+                    }
+                };
+                if log.entries.len() == log.capacity {
+                    log.entries.pop_front();
+                    log.first_pos += 1;
                 }
-            };
-            let event = Event {
-                id,
-                era: log.era,
-                copy,
-                message: Arc::clone(message),
-                frame: match live {
-                    Some(_) => sse_frame(id, &message.json),
-                    None => Bytes::new(),
-                },
-            };
-            if log.events.len() == log.capacity {
-                log.events.pop_front();
+                log.entries.push_back(Delivery {
+                    id,
+                    copy,
+                    message: Arc::clone(message),
+                    frame: frame(id, &message.json),
+                });
+                ids.push(id);
             }
-            log.events.push_back(event.clone());
-            // No channel, or an error, only means nobody is listening.
-            if let Some(tx) = live {
-                let _ = tx.send(event);
-            }
-            ids.push(id);
         }
+        self.changes.send_modify(|v| *v += 1);
         ids
     }
 
-    /// Subscribes; the backlog and the live receiver are taken under the log
-    /// lock, so nothing is missed or doubled between them.
-    pub(crate) fn subscribe(&self, start: Start) -> Subscription {
-        let log = lock(&self.log);
-        let live = self.sender().subscribe();
-        let last_issued = log.next_id - 1;
-        let backlog = match start {
-            Start::Live => Vec::new(),
-            Start::All => log.events.iter().cloned().collect(),
-            // An id we never issued (from before a reset, or invented): the
-            // client missed everything we hold, so give it all.
-            Start::After { id, .. } if id > last_issued => log.events.iter().cloned().collect(),
-            Start::After { id, overlap } => {
-                let from = log.events.partition_point(|e| e.id < id);
-                let from = match log.events.get(from) {
-                    Some(e) if e.id == id && !overlap => {
-                        // skip every event carrying that id
-                        from + log.events.range(from..).take_while(|e| e.id == id).count()
-                    }
-                    _ => from,
-                };
-                log.events.range(from..).cloned().collect()
+    /// A cursor for a new subscriber.
+    pub(crate) fn cursor(&self, start: Start) -> Cursor {
+        let log = self.read_log();
+        let head = log.head();
+        let pos = match start {
+            Start::Live => head,
+            Start::All => log.first_pos,
+            Start::From(n) if n <= 0 => log.first_pos,
+            Start::From(n) => {
+                let n = n as u64;
+                log.first_pos + log.entries.partition_point(|d| d.id < n) as u64
             }
         };
-        Subscription {
-            era: log.era,
-            backlog,
-            live,
+        Cursor {
+            pos,
+            live_from: head,
+            period: log.period,
         }
     }
 
-    /// Live messages only (for the in-process `subscribe()`).
-    pub(crate) fn receiver(&self) -> broadcast::Receiver<Event> {
-        self.sender().subscribe()
+    /// Up to `max` deliveries from `cursor` on (clones of shared frames).
+    pub(crate) fn read(&self, cursor: &mut Cursor, max: usize) -> Read {
+        let log = self.read_log();
+        if log.period != cursor.period {
+            return Read::Reset;
+        }
+        let head = log.head();
+        if cursor.pos < log.first_pos || head - cursor.pos.max(cursor.live_from) > self.lag_limit {
+            return Read::Lagged;
+        }
+        if cursor.pos == head {
+            return Read::Pending;
+        }
+        let from = (cursor.pos - log.first_pos) as usize;
+        let batch: Vec<Delivery> = log.entries.range(from..).take(max).cloned().collect();
+        cursor.pos += batch.len() as u64;
+        Read::Deliveries(batch)
     }
 
-    /// Clears the log and restarts event ids at 1.
+    /// A receiver that changes on every publish, reset and subscriber
+    /// change.
+    pub(crate) fn changes(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// Clears the log and restarts event ids at 0; open cursors see
+    /// [`Read::Reset`].
     pub(crate) fn reset(&self) {
-        let mut log = lock(&self.log);
-        log.events.clear();
-        log.next_id = 1;
-        log.era += 1;
+        {
+            let mut log = self.write();
+            let head = log.head();
+            log.entries.clear();
+            log.first_pos = head;
+            log.next_id = 0;
+            log.period += 1;
+        }
+        self.changes.send_modify(|v| *v += 1);
     }
 
-    /// Number of events held in the replay log.
-    #[cfg(test)]
-    pub(crate) fn log_len(&self) -> usize {
-        lock(&self.log).events.len()
+    /// Counts an SSE connection until the guard drops.
+    pub(crate) fn subscriber(self: &Arc<Self>) -> SubscriberGuard {
+        self.subscribers.fetch_add(1, Ordering::SeqCst);
+        self.changes.send_modify(|v| *v += 1);
+        SubscriberGuard(Arc::clone(self))
     }
 
-    /// Number of live subscribers.
+    /// Open SSE connections.
     pub(crate) fn subscriber_count(&self) -> usize {
-        self.tx.get().map_or(0, |tx| tx.receiver_count())
+        self.subscribers.load(Ordering::SeqCst)
+    }
+
+    /// Deliveries held.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.read_log().entries.len()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Author, Message};
-    use bytes::Bytes;
+    use crate::model::{Author, ChatId, Message, MessageId};
 
-    fn msg(id: u64) -> Arc<StoredMessage> {
+    fn msg(n: u64) -> Arc<StoredMessage> {
         Arc::new(StoredMessage {
             message: Message {
-                id,
-                chat_id: 1,
-                author: Author::User,
+                id: MessageId::number(n),
+                chat_id: ChatId::number(1),
+                author: Author::Bot,
                 text: String::new(),
-                sent_at: chrono::Utc::now(),
+                sent_at: chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap(),
                 idempotency_key: String::new(),
             },
-            json: Bytes::new(),
+            json: Bytes::from(format!("{{\"n\":{n}}}")),
         })
     }
 
-    fn ids(events: &[Event]) -> Vec<u64> {
-        events.iter().map(|e| e.id).collect()
+    fn ids(r: Read) -> Vec<u64> {
+        match r {
+            Read::Deliveries(d) => d.iter().map(|d| d.id).collect(),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
-    fn resume_is_strictly_after_and_bounded() {
-        let hub = EventHub::new(5, 16, DuplicateIds::New);
-        for i in 1..=8 {
+    fn frames_are_the_references_and_ids_start_at_zero() {
+        let hub = EventHub::new(10, 10, DuplicateIds::New);
+        assert_eq!(hub.publish(&msg(1), 2), vec![0, 1]);
+        let mut c = hub.cursor(Start::All);
+        match hub.read(&mut c, 1) {
+            Read::Deliveries(d) => assert_eq!(&d[0].frame[..], b"id: 0\ndata: {\"n\":1}\n\n"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn resume_is_inclusive_and_replay_is_the_whole_log() {
+        let hub = EventHub::new(100, 100, DuplicateIds::New);
+        for i in 0..5 {
             hub.publish(&msg(i), 1);
         }
-        assert_eq!(hub.log_len(), 5);
-        let s = |start| ids(&hub.subscribe(start).backlog);
-        assert_eq!(s(Start::Live), Vec::<u64>::new());
-        assert_eq!(s(Start::All), vec![4, 5, 6, 7, 8]);
         assert_eq!(
-            s(Start::After {
-                id: 6,
-                overlap: false
-            }),
-            vec![7, 8]
+            ids(hub.read(&mut hub.cursor(Start::All), 100)),
+            vec![0, 1, 2, 3, 4]
         );
         assert_eq!(
-            s(Start::After {
-                id: 6,
-                overlap: true
-            }),
-            vec![6, 7, 8]
+            ids(hub.read(&mut hub.cursor(Start::From(3)), 100)),
+            vec![3, 4]
         );
         assert_eq!(
-            s(Start::After {
-                id: 1,
-                overlap: false
-            }),
-            vec![4, 5, 6, 7, 8]
+            ids(hub.read(&mut hub.cursor(Start::From(-7)), 100)),
+            vec![0, 1, 2, 3, 4]
         );
+        assert!(matches!(
+            hub.read(&mut hub.cursor(Start::From(99)), 100),
+            Read::Pending
+        ));
+        let mut live = hub.cursor(Start::Live);
+        assert!(matches!(hub.read(&mut live, 100), Read::Pending));
+        hub.publish(&msg(9), 1);
+        assert_eq!(ids(hub.read(&mut live, 100)), vec![5]);
+    }
+
+    #[test]
+    fn copies_can_share_an_id() {
+        let hub = EventHub::new(10, 10, DuplicateIds::Same);
+        assert_eq!(hub.publish(&msg(1), 3), vec![0, 0, 0]);
+        assert_eq!(hub.publish(&msg(2), 1), vec![1]);
         assert_eq!(
-            s(Start::After {
-                id: 8,
-                overlap: false
-            }),
-            Vec::<u64>::new()
-        );
-        assert_eq!(
-            s(Start::After {
-                id: 99,
-                overlap: false
-            }),
-            vec![4, 5, 6, 7, 8]
+            ids(hub.read(&mut hub.cursor(Start::From(0)), 10)),
+            vec![0, 0, 0, 1]
         );
     }
 
     #[test]
-    fn copies_get_new_or_same_ids() {
-        let hub = EventHub::new(100, 16, DuplicateIds::New);
-        assert_eq!(hub.publish(&msg(1), 3), vec![1, 2, 3]);
-        let hub = EventHub::new(100, 16, DuplicateIds::Same);
-        assert_eq!(hub.publish(&msg(1), 3), vec![1, 1, 1]);
-        assert_eq!(hub.publish(&msg(2), 1), vec![2]);
-        assert_eq!(
-            ids(&hub
-                .subscribe(Start::After {
-                    id: 1,
-                    overlap: false
-                })
-                .backlog),
-            vec![2]
-        );
-    }
-
-    #[test]
-    fn frames_are_warps_sse_events_built_once() {
-        let mut m = msg(7);
-        Arc::get_mut(&mut m).unwrap().json = Bytes::from_static(br#"{"id":7,"text":"a \"b\"\nc"}"#);
-        let hub = EventHub::new(10, 16, DuplicateIds::New);
-        hub.publish(&m, 1); // nobody listens: the frame is built on demand
-        let mut sub = hub.subscribe(Start::All);
-        hub.publish(&m, 2); // built once at publish
-        let mut backlog = sub.backlog;
-        backlog.push(sub.live.try_recv().unwrap());
-        backlog.push(sub.live.try_recv().unwrap());
-        assert!(backlog[0].frame.is_empty() && !backlog[1].frame.is_empty());
-        for id in [0, 9, 10, 1234567890, u64::MAX] {
-            let frame = sse_frame(id, b"{}");
-            assert_eq!(frame, format!("data:{{}}\nid:{id}\n\n").as_bytes());
+    fn slow_readers_are_cut_but_replays_are_not_lag() {
+        let hub = EventHub::new(1000, 4, DuplicateIds::New);
+        for i in 0..100 {
+            hub.publish(&msg(i), 1);
         }
-        for e in backlog {
-            let warp = warp::sse::Event::default()
-                .id(e.id.to_string())
-                .data(String::from_utf8_lossy(&e.message.json).into_owned())
-                .to_string();
-            assert_eq!(e.frame(), warp.as_bytes());
+        // A replay of 100 is fine: only live events count as lag.
+        let mut replay = hub.cursor(Start::All);
+        assert_eq!(ids(hub.read(&mut replay, 2)), vec![0, 1]);
+        let mut slow = hub.cursor(Start::Live);
+        for i in 0..5 {
+            hub.publish(&msg(i), 1);
         }
+        assert!(matches!(hub.read(&mut slow, 10), Read::Lagged));
+        // Out of a small log: cut too.
+        let small = EventHub::new(2, 100, DuplicateIds::New);
+        let mut c = small.cursor(Start::All);
+        small.publish(&msg(1), 3);
+        assert!(matches!(small.read(&mut c, 10), Read::Lagged));
     }
 
     #[test]
-    fn a_reset_starts_a_new_era() {
-        let hub = EventHub::new(100, 16, DuplicateIds::New);
-        let mut old = hub.subscribe(Start::Live);
+    fn a_reset_restarts_ids_and_ends_cursors() {
+        let hub = EventHub::new(10, 10, DuplicateIds::New);
+        hub.publish(&msg(1), 2);
+        let mut old = hub.cursor(Start::All);
         hub.reset();
-        let new = hub.subscribe(Start::Live);
-        assert_eq!(hub.publish(&msg(1), 1), vec![1]);
-        let e = old.live.try_recv().unwrap();
-        assert_eq!(e.id, 1);
-        assert_ne!(e.era, old.era, "an old stream can tell the reused id apart");
-        assert_eq!(e.era, new.era);
-    }
-
-    #[tokio::test]
-    async fn live_events_follow_the_backlog() {
-        let hub = EventHub::new(100, 16, DuplicateIds::New);
-        hub.publish(&msg(1), 1);
-        let mut sub = hub.subscribe(Start::All);
-        hub.publish(&msg(2), 1);
-        assert_eq!(ids(&sub.backlog), vec![1]);
-        assert_eq!(sub.live.recv().await.unwrap().id, 2);
+        assert!(matches!(hub.read(&mut old, 10), Read::Reset));
+        assert_eq!(hub.publish(&msg(2), 1), vec![0]);
+        assert_eq!(hub.len(), 1);
     }
 }

@@ -1,14 +1,18 @@
 //! # mock-chat-server
 //!
-//! An in-process test double of a small chat API (chats, messages, bots that
-//! answer, a Server-Sent Events stream) that is **flaky on purpose, but
-//! reproducibly so**: every fault — a 503, a timeout, a dropped connection
-//! after the message was stored, an event delivered three times — is drawn
-//! from a seeded ChaCha RNG. The same seed and the same requests give the
-//! same faults, every time, and a failing test prints the seed.
+//! A faithful, in-process test double of the "client challenge" chat
+//! server (chats, messages, bots that answer, an SSE stream) that is
+//! **flaky on purpose, but reproducibly so**. The wire is the real
+//! server's, byte for byte: UUID ids, plain-text errors, an empty 200 for a
+//! reused idempotency key, the whole event log replayed to every new SSE
+//! subscriber, streams that end every 30 s. Every fault (a 503, a 5 s
+//! timeout, a dropped connection after the message was stored, an event
+//! delivered three times) is drawn from a seeded ChaCha RNG: the same seed
+//! and the same requests give the same faults, and a failing test prints
+//! its seed.
 //!
-//! Each test gets its own server on `127.0.0.1:<ephemeral port>`, served as a
-//! task on the test's own tokio runtime; dropping the handle stops it.
+//! Each test gets its own server on `127.0.0.1:<ephemeral port>`, served as
+//! a task on the test's own tokio runtime; dropping the handle stops it.
 //!
 //! ```
 //! use mock_chat_server::{Fault, MockChatServer, Route};
@@ -19,13 +23,12 @@
 //! // Any HTTP client works; this one is plain tokio, to keep the example small.
 //! let (status, body) = get(&server.address(), "/chats").await;
 //! assert_eq!(status, 200);
-//! assert!(body.starts_with(r#"[{"id":1,"name":"General"}"#));
+//! assert!(body.contains(r#""name":"John""#));
 //!
 //! // Faults can be drawn from a plan, or forced for the next request:
 //! server.force(Route::GetChats, Fault::Unavailable);
 //! let (status, body) = get(&server.address(), "/chats").await;
-//! assert_eq!(status, 503);
-//! assert!(body.contains(r#""code":"unavailable""#));
+//! assert_eq!((status, body.as_str()), (503, "unavailable\n"));
 //! assert_eq!(server.journal().last().unwrap().fault, Some(Fault::Unavailable));
 //! # }
 //! # async fn get(addr: &std::net::SocketAddr, path: &str) -> (u16, String) {
@@ -40,38 +43,56 @@
 //! # }
 //! ```
 //!
-//! See the crate's README for the wire contract, the fault catalogue and
-//! its presets ([`FaultPlan::reference`], [`FaultPlan::hostile`]), and
-//! `examples/serve.rs` for the standalone server.
+//! See the README for the wire, the differences from the real server, the
+//! fault catalogue and its presets ([`FaultPlan::reference`],
+//! [`FaultPlan::hostile`]), and `examples/serve.rs` for the standalone
+//! server.
 //!
-//! ## Module map
-//! - [`model`]: entities and wire format;
-//! - [`chaos`]: fault plan, deterministic decisions, journal;
-//! - [`bot`]: what the bots answer;
-//! - the store, the SSE hub, the HTTP layer and the server lifecycle are
-//!   internal; their surface is [`MockChatServer`] and its builder.
+//! ## Layout
+//! - `model`: the entities and typed wire ids;
+//! - `fixtures`: the chats present at start and after each reset;
+//! - `wire`: byte-exact Go emulation (JSON encoding and decoding, times,
+//!   UUID parsing, `Atoi`); no HTTP;
+//! - `store`: chats, messages, idempotency keys; no HTTP;
+//! - `events`: the shared, bounded SSE event log and its cursors;
+//! - `chaos`: routes, faults, plans, the journal and the decision engine;
+//!   no HTTP;
+//! - `bot`: what the bots answer, and when;
+//! - `records`: the bounded record of received requests;
+//! - `clock`, `seeded`, `sync`: time, seeded randomness, locks and rings;
+//! - `app`: one server's state; the only way down from HTTP;
+//! - `http`: routing, requests, the reference's answers, chaos acted out,
+//!   the stream, the admin API;
+//! - `server`: the builder, the handle, the failure report, the accept loop.
 
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
 mod app;
-pub mod bot;
-pub mod chaos;
+mod bot;
+mod chaos;
+mod clock;
 mod events;
+mod fixtures;
 mod http;
-pub mod model;
+mod model;
+mod records;
 mod seeded;
 mod server;
 mod store;
+mod sync;
+mod wire;
 
-pub use bot::BotBehavior;
+pub use bot::{BotBehavior, BotFn, DEFAULT_LINES};
 pub use chaos::{
-    Decision, Delay, EntryKind, Fault, FaultPlan, JournalEntry, PlanError, Route, RouteFaults,
+    Delay, EntryKind, Fault, FaultPlan, JournalEntry, JsonRoute, PlanError, Route, RouteFaults,
     StreamFaults,
 };
-pub use model::{
-    Author, Chat, ChatFixture, DuplicateIds, ErrorBody, ErrorDetail, IdStyle, Message,
-    MessageFixture, RecordedRequest, Replay,
+pub use clock::Clock;
+pub use events::{DuplicateIds, Replay};
+pub use fixtures::{ChatFixture, MessageFixture};
+pub use model::{Author, Chat, ChatId, IdParseError, IdStyle, Message, MessageId};
+pub use records::{RecordedHeaders, RecordedRequest};
+pub use server::{
+    HandleError, MessageStream, MockChatServer, MockChatServerBuilder, StartError, SEED_ENV,
 };
-pub use server::{Error, MessageStream, MockChatServer, MockChatServerBuilder, SEED_ENV};
-pub use store::Clock;

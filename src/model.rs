@@ -1,19 +1,168 @@
-//! Entities and their wire format.
+//! Entities as the wire carries them: [`Chat`], [`Message`], [`Author`] and
+//! the typed wire ids [`ChatId`] and [`MessageId`].
 //!
-//! [`Chat`] and [`Message`] are what the HTTP API serves and what the
-//! in-process accessors of [`MockChatServer`](crate::MockChatServer) return.
-//! Their `serde` form is the wire form in the default [`IdStyle::Number`].
+//! The `serde` form of each type is the reference server's JSON, so a test
+//! can deserialize what the server sent (`serde_json::from_str::<Vec<Chat>>`)
+//! and compare it with what the handle returns.
 
 use std::fmt;
+use std::str::FromStr;
 
-use chrono::{DateTime, SecondsFormat, Utc};
-use serde::{Deserialize, Serialize, Serializer};
+use chrono::{DateTime, FixedOffset};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::wire;
+
+/// How ids appear on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IdStyle {
+    /// `"id": "9b2c0f3e-…"`: lowercase hyphenated UUID strings, drawn from
+    /// the seed. What the reference server sends (the default).
+    #[default]
+    Uuid,
+    /// `"id": 7`: positive integers from 1, for clients written from the
+    /// challenge's prose (which says "number"). Not what the real server
+    /// sends: opt in knowingly.
+    Number,
+}
+
+/// The value behind a [`ChatId`] or [`MessageId`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum RawId {
+    Uuid(uuid::Uuid),
+    Number(u64),
+}
+
+impl fmt::Display for RawId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RawId::Uuid(u) => fmt::Display::fmt(&u.hyphenated(), f),
+            RawId::Number(n) => fmt::Display::fmt(n, f),
+        }
+    }
+}
+
+impl FromStr for RawId {
+    type Err = IdParseError;
+    fn from_str(s: &str) -> Result<Self, IdParseError> {
+        if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+            return s
+                .parse()
+                .map(RawId::Number)
+                .map_err(|_| IdParseError(s.to_string()));
+        }
+        wire::parse_uuid(s)
+            .map(RawId::Uuid)
+            .map_err(|_| IdParseError(s.to_string()))
+    }
+}
+
+impl Serialize for RawId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            RawId::Uuid(u) => s.collect_str(&u.hyphenated()),
+            RawId::Number(n) => s.serialize_u64(*n),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RawId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Either {
+            Number(u64),
+            Text(String),
+        }
+        match Either::deserialize(d)? {
+            Either::Number(n) => Ok(RawId::Number(n)),
+            Either::Text(s) => s.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// A string that is neither a UUID nor a positive integer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a wire id (a UUID or a positive integer)")]
+pub struct IdParseError(String);
+
+macro_rules! wire_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(RawId);
+
+        impl $name {
+            pub(crate) fn uuid(u: uuid::Uuid) -> Self {
+                $name(RawId::Uuid(u))
+            }
+
+            pub(crate) fn number(n: u64) -> Self {
+                $name(RawId::Number(n))
+            }
+
+            /// The UUID, when the server runs with [`IdStyle::Uuid`].
+            pub fn as_uuid(&self) -> Option<uuid::Uuid> {
+                match self.0 {
+                    RawId::Uuid(u) => Some(u),
+                    RawId::Number(_) => None,
+                }
+            }
+
+            /// The number, when the server runs with [`IdStyle::Number`].
+            pub fn as_number(&self) -> Option<u64> {
+                match self.0 {
+                    RawId::Number(n) => Some(n),
+                    RawId::Uuid(_) => None,
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            /// The wire form: what goes in a path (`/chats/{id}/messages`).
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(&self.0, f)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = IdParseError;
+            /// Parses the wire form: a UUID (any form the reference server
+            /// accepts) or a positive integer.
+            fn from_str(s: &str) -> Result<Self, IdParseError> {
+                s.parse().map($name)
+            }
+        }
+    };
+}
+
+wire_id! {
+    /// A chat's id, as the wire carries it: a UUID string by default, a
+    /// number with [`IdStyle::Number`]. `Display` gives the form a path
+    /// takes; `FromStr` and `Deserialize` read it back.
+    ///
+    /// ```
+    /// use mock_chat_server::ChatId;
+    ///
+    /// let id: ChatId = "0b8a3c62-5a8e-4d0f-9d6e-2f1c3b4a5d6e".parse().unwrap();
+    /// assert_eq!(format!("/chats/{id}/messages"), "/chats/0b8a3c62-5a8e-4d0f-9d6e-2f1c3b4a5d6e/messages");
+    /// assert!("not an id".parse::<ChatId>().is_err());
+    /// ```
+    ChatId
+}
+
+wire_id! {
+    /// A message's id, as the wire carries it (see [`ChatId`]).
+    MessageId
+}
 
 /// A chat: a conversation between the user and the chat's bot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Chat {
-    /// Positive id, assigned in increasing order from 1.
-    pub id: u64,
+    /// The chat's id.
+    pub id: ChatId,
     /// Display name.
     pub name: String,
 }
@@ -44,233 +193,61 @@ impl fmt::Display for Author {
     }
 }
 
-impl std::str::FromStr for Author {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "user" => Ok(Author::User),
-            "bot" => Ok(Author::Bot),
-            other => Err(format!("author must be \"user\" or \"bot\", not {other:?}")),
-        }
-    }
-}
-
 /// A message stored in a chat.
+///
+/// Deserializes the real server's answers too:
+///
+/// ```
+/// use mock_chat_server::{Author, Message};
+///
+/// let wire = r#"{"id":"5f0c6b1e-8d7a-4c2b-9e3f-1a2b3c4d5e6f","chat_id":"0b8a3c62-5a8e-4d0f-9d6e-2f1c3b4a5d6e","author":"user","text":"hi","sent_at":"2026-11-25T04:49:27.276719669Z","idempotency_key":"k-1"}"#;
+/// let m: Message = serde_json::from_str(wire).unwrap();
+/// assert_eq!(m.author, Author::User);
+/// assert_eq!(m.sent_at.timestamp_subsec_nanos(), 276_719_669);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
-    /// Positive id, assigned in increasing order from 1 across all chats.
-    pub id: u64,
-    /// The chat this message belongs to.
-    pub chat_id: u64,
+    /// The message's id.
+    pub id: MessageId,
+    /// The chat it belongs to.
+    pub chat_id: ChatId,
     /// Who wrote it.
     pub author: Author,
-    /// The text, as sent.
+    /// The text, as sent (may be empty: the reference server stores `""`).
     pub text: String,
-    /// When it was stored (RFC 3339, UTC, millisecond precision on the wire).
-    #[serde(serialize_with = "serialize_millis")]
-    pub sent_at: DateTime<Utc>,
-    /// The `Idempotency-Key` the client sent; a seeded UUID v4 for bot and
-    /// injected messages.
+    /// When it was stored, in the server's local offset, to the nanosecond.
+    #[serde(serialize_with = "serialize_go_time")]
+    pub sent_at: DateTime<FixedOffset>,
+    /// The `Idempotency-Key` the client sent; a seeded UUID for bot answers,
+    /// fixtures and injected messages.
     pub idempotency_key: String,
 }
 
-fn serialize_millis<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&format_timestamp(t))
-}
-
-/// Formats a timestamp the way the wire does: `2026-11-24T18:12:08.123Z`.
-pub fn format_timestamp(t: &DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-/// How ids appear on the wire.
-///
-/// The reference server documents numeric ids but serves UUID strings; pick
-/// [`IdStyle::Uuid`] to match what it really sends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum IdStyle {
-    /// `"id": 7` — positive integers from 1 (the default).
-    #[default]
-    Number,
-    /// `"id": "9b2c…"` — UUID strings drawn from the seeded RNG, so the same
-    /// seed gives the same ids. Paths accept them too.
-    Uuid,
-}
-
-/// How chaos-duplicated SSE deliveries are numbered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DuplicateIds {
-    /// Each copy gets its own new event id, as the reference server does:
-    /// clients must de-duplicate by message id (the default).
-    #[default]
-    New,
-    /// Every copy repeats the first copy's event id.
-    Same,
-}
-
-/// Which past events a new SSE subscriber (one without `Last-Event-ID`) gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Replay {
-    /// Live events only (the default when embedded).
-    #[default]
-    None,
-    /// The whole replay log first, then live events — what the reference
-    /// server's SSE library does, and a real source of duplicates.
-    All,
-}
-
-/// A chat to create at start and on every reset, with its earlier messages.
-///
-/// This is also the format of the `serve --fixtures FILE` JSON file: a list
-/// of these.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ChatFixture {
-    /// The chat's name.
-    pub name: String,
-    /// Messages already in the chat, oldest first.
-    #[serde(default)]
-    pub messages: Vec<MessageFixture>,
-}
-
-/// A message that exists before any client connects.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MessageFixture {
-    /// Who wrote it (default `bot`).
-    #[serde(default = "default_fixture_author")]
-    pub author: Author,
-    /// The text.
-    pub text: String,
-    /// How long before the server's start it was sent, in seconds (default 0).
-    #[serde(default)]
-    pub ago_secs: u64,
-}
-
-fn default_fixture_author() -> Author {
-    Author::Bot
-}
-
-impl ChatFixture {
-    /// A chat with no messages.
-    pub fn new(name: impl Into<String>) -> Self {
-        ChatFixture {
-            name: name.into(),
-            messages: Vec::new(),
-        }
-    }
-
-    /// Adds an earlier message, sent `ago_secs` seconds before start.
-    pub fn message(mut self, author: Author, text: impl Into<String>, ago_secs: u64) -> Self {
-        self.messages.push(MessageFixture {
-            author,
-            text: text.into(),
-            ago_secs,
-        });
-        self
-    }
-
-    /// The default fixtures: four chats, each with one earlier bot message,
-    /// sent now, one minute, 32 minutes and one day before start.
-    pub fn defaults() -> Vec<ChatFixture> {
-        vec![
-            ChatFixture::new("General").message(Author::Bot, "Welcome! Say hi.", 0),
-            ChatFixture::new("Support").message(
-                Author::Bot,
-                "Hello, how can I help you today?",
-                60,
-            ),
-            ChatFixture::new("Random").message(
-                Author::Bot,
-                "Did you know octopuses have three hearts?",
-                32 * 60,
-            ),
-            ChatFixture::new("Weekend plans").message(
-                Author::Bot,
-                "Any plans for the weekend?",
-                24 * 60 * 60,
-            ),
-        ]
-    }
-}
-
-/// The JSON error body every error response carries:
-/// `{"error": {"code": "...", "message": "..."}}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ErrorBody {
-    /// The error itself.
-    pub error: ErrorDetail,
-}
-
-/// The inside of an [`ErrorBody`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ErrorDetail {
-    /// Stable machine-readable code, e.g. `chat_not_found`.
-    pub code: String,
-    /// A human sentence.
-    pub message: String,
-}
-
-/// A request the server received, as [`MockChatServer::received_requests`](crate::MockChatServer::received_requests)
-/// and `GET /__admin/requests` report it (bounded: the oldest fall off).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RecordedRequest {
-    /// Sequence number from 1 since start or reset.
-    pub seq: u64,
-    /// HTTP method.
-    pub method: String,
-    /// Path, without the query.
-    pub path: String,
-    /// Raw query string, if any.
-    pub query: Option<String>,
-    /// The `Idempotency-Key` header, if any (lossy UTF-8).
-    pub idempotency_key: Option<String>,
-    /// The body as text (lossy UTF-8, at most 4 KiB kept).
-    pub body: String,
+fn serialize_go_time<S: Serializer>(t: &DateTime<FixedOffset>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&wire::format_rfc3339_nano(t))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
 
     #[test]
-    fn timestamps_have_millis_and_z() {
-        let t = Utc.with_ymd_and_hms(2026, 11, 24, 18, 12, 8).unwrap()
-            + chrono::Duration::milliseconds(123);
-        assert_eq!(format_timestamp(&t), "2026-11-24T18:12:08.123Z");
-        let t0 = Utc.with_ymd_and_hms(2026, 11, 24, 18, 12, 8).unwrap();
-        assert_eq!(format_timestamp(&t0), "2026-11-24T18:12:08.000Z");
-    }
-
-    #[test]
-    fn message_wire_form() {
-        let m = Message {
-            id: 3,
-            chat_id: 1,
-            author: Author::Bot,
-            text: "hi".into(),
-            sent_at: Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap(),
-            idempotency_key: "k".into(),
-        };
-        let v = serde_json::to_value(&m).unwrap();
+    fn ids_display_and_parse_as_the_wire_form() {
+        let u = uuid::Uuid::from_u128(0x0b8a3c62_5a8e_4d0f_9d6e_2f1c3b4a5d6e);
+        let id = ChatId::uuid(u);
+        assert_eq!(id.to_string(), "0b8a3c62-5a8e-4d0f-9d6e-2f1c3b4a5d6e");
+        assert_eq!(id.to_string().parse::<ChatId>().unwrap(), id);
         assert_eq!(
-            v,
-            serde_json::json!({"id":3,"chat_id":1,"author":"bot","text":"hi",
-                "sent_at":"2026-01-02T03:04:05.000Z","idempotency_key":"k"})
+            serde_json::to_string(&id).unwrap(),
+            r#""0b8a3c62-5a8e-4d0f-9d6e-2f1c3b4a5d6e""#
         );
-        let back: Message = serde_json::from_value(v).unwrap();
-        assert_eq!(back, m);
-    }
-
-    #[test]
-    fn fixture_defaults_are_four_staggered_chats() {
-        let f = ChatFixture::defaults();
-        assert_eq!(f.len(), 4);
-        let agos: Vec<u64> = f.iter().map(|c| c.messages[0].ago_secs).collect();
-        assert_eq!(agos, vec![0, 60, 1920, 86400]);
+        let n = MessageId::number(7);
+        assert_eq!(n.to_string(), "7");
+        assert_eq!(serde_json::to_string(&n).unwrap(), "7");
+        assert_eq!(serde_json::from_str::<MessageId>("7").unwrap(), n);
+        assert_eq!(n.as_number(), Some(7));
+        assert!(n.as_uuid().is_none());
+        assert!("".parse::<ChatId>().is_err());
+        assert!("12x".parse::<ChatId>().is_err());
     }
 }

@@ -1,42 +1,54 @@
 //! Seeded randomness: every random choice the server makes comes from here,
-//! as a pure function of the seed and a position.
-
-use std::sync::{Mutex, MutexGuard};
+//! as a pure function of the seed and a position, so one draw never shifts
+//! another.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-/// ChaCha streams, one per purpose, so draws for one never shift another's.
-#[derive(Debug, Clone, Copy)]
+/// What a draw is for: each purpose has its own ChaCha stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u64)]
 pub(crate) enum Stream {
-    /// Route `i` uses stream `Route0 + i`.
+    /// JSON route `i` (a [`JsonRoute`](crate::chaos::JsonRoute) index) uses `Route0 + i`.
     Route0 = 1,
+    /// The SSE connections' cuts and ends.
+    Events = 8,
+    /// The order of the k-th `GET /chats`.
+    ChatOrder = 9,
+    /// Copies of a published message, by idempotency key.
     Duplicates = 10,
+    /// The n-th bot answer: delay, line, key, id.
     Bot = 11,
+    /// The n-th injected message: key, id.
     Inject = 12,
+    /// Chat ids (fixtures, then added chats).
     ChatUuid = 13,
-    MessageUuid = 14,
+    /// The id of the n-th user message.
+    UserMessageUuid = 14,
+    /// The ids of fixture messages.
+    FixtureMessage = 15,
+    /// The idempotency keys of fixture messages.
+    FixtureKey = 16,
+    /// The id of the n-th bot answer.
+    BotMessageUuid = 17,
+    /// The id of the n-th injected message.
+    InjectedMessageUuid = 18,
 }
 
-/// A fresh ChaCha generator that is a pure function of `(seed, stream, index)`.
-pub(crate) fn rng_at(seed: u64, stream: u64, index: u64) -> ChaCha8Rng {
+/// A fresh ChaCha generator that is a pure function of
+/// `(seed, stream, period, index)`; `period` counts resets.
+pub(crate) fn rng_at(seed: u64, stream: u64, period: u64, index: u64) -> ChaCha8Rng {
     let mut key = [0u8; 32];
     key[..8].copy_from_slice(&seed.to_le_bytes());
     key[8..16].copy_from_slice(&stream.to_le_bytes());
     key[16..24].copy_from_slice(&index.to_le_bytes());
-    key[24..].copy_from_slice(b"mockchat");
+    key[24..].copy_from_slice(&period.to_le_bytes());
     ChaCha8Rng::from_seed(key)
 }
 
 /// A UUID v4 drawn from `rng`.
 pub(crate) fn uuid_from(rng: &mut impl Rng) -> uuid::Uuid {
     uuid::Builder::from_random_bytes(rng.gen()).into_uuid()
-}
-
-/// A UUID v4 that is a pure function of `(seed, stream, index)`.
-pub(crate) fn uuid_at(seed: u64, stream: Stream, index: u64) -> uuid::Uuid {
-    uuid_from(&mut rng_at(seed, stream as u64, index))
 }
 
 /// 64-bit FNV-1a: a stable hash (unlike `DefaultHasher`, which may change
@@ -50,32 +62,18 @@ pub(crate) fn stable_hash(s: &str) -> u64 {
     h
 }
 
-/// Locks a mutex, ignoring poisoning: every critical section in this crate
-/// leaves its data consistent, so a panic elsewhere must not take the server
-/// down with it.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn rng_is_a_pure_function_of_its_position() {
-        let a: u64 = rng_at(7, 1, 3).gen();
-        assert_eq!(a, rng_at(7, 1, 3).gen::<u64>());
-        assert_ne!(a, rng_at(7, 1, 4).gen::<u64>());
-        assert_ne!(a, rng_at(8, 1, 3).gen::<u64>());
-        assert_ne!(a, rng_at(7, 2, 3).gen::<u64>());
-    }
-
-    #[test]
-    fn uuids_are_v4_and_reproducible() {
-        let u = uuid_at(1, Stream::Bot, 2);
-        assert_eq!(u.get_version_num(), 4);
-        assert_eq!(u, uuid_at(1, Stream::Bot, 2));
-        assert_ne!(u, uuid_at(1, Stream::Bot, 3));
+        let a: u64 = rng_at(7, 1, 0, 3).gen();
+        assert_eq!(a, rng_at(7, 1, 0, 3).gen::<u64>());
+        assert_ne!(a, rng_at(7, 1, 0, 4).gen::<u64>());
+        assert_ne!(a, rng_at(8, 1, 0, 3).gen::<u64>());
+        assert_ne!(a, rng_at(7, 2, 0, 3).gen::<u64>());
+        assert_ne!(a, rng_at(7, 1, 1, 3).gen::<u64>());
     }
 
     #[test]

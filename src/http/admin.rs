@@ -1,40 +1,95 @@
-//! `/__admin/…`: control over HTTP for clients not written in Rust.
-//! Off unless enabled; admin requests never draw faults.
+//! `/__admin/…`: control over HTTP for tests not written in Rust. Off unless
+//! enabled; never draws faults; answers JSON, and plain-text errors.
+//!
+//! It refuses (403) cross-site requests (an `Origin` that is not the
+//! server's own) and DNS rebinding (a `Host` that is neither the bound
+//! address nor a loopback name), and with a token requires
+//! `Authorization: Bearer <token>`.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use warp::http::header::{HeaderValue, CONTENT_TYPE};
 use warp::http::{Method, StatusCode};
 use warp::reply::Response;
 
-use super::api::{body_bytes, check_content_type, check_text, resolve_chat};
-use super::{json_response, method_not_allowed, not_found, ApiError, Request};
+use super::request::{Body, Request};
+use super::response::{method_not_allowed, not_found, text_error};
 use crate::app::App;
 use crate::chaos::{Fault, FaultPlan, Route};
-use crate::model::Author;
+use crate::model::{Author, ChatId};
 
-/// Most faults one `POST /__admin/faults` may queue.
-const MAX_FORCED: u32 = 1000;
+/// How the admin API is guarded.
+#[derive(Debug, Clone)]
+pub(crate) struct AdminConfig {
+    /// The address the server is bound to.
+    pub(crate) bound: SocketAddr,
+    /// A bearer token every admin request must carry.
+    pub(crate) token: Option<String>,
+}
+
+/// An admin error: a status and a plain-text message.
+struct Refused(StatusCode, String);
+
+fn bad(message: impl Into<String>) -> Refused {
+    Refused(StatusCode::BAD_REQUEST, message.into())
+}
 
 fn ok_json(v: &impl serde::Serialize) -> Response {
-    json_response(
-        StatusCode::OK,
-        Bytes::from(serde_json::to_vec(v).unwrap_or_default()),
-    )
+    let mut res = Response::new(Bytes::from(serde_json::to_vec(v).unwrap_or_default()).into());
+    res.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res
 }
 
-fn invalid_body(why: impl std::fmt::Display) -> ApiError {
-    ApiError::bad_request("invalid_body", format!("invalid admin request body: {why}"))
+fn body_json<T: for<'de> Deserialize<'de>>(req: &Request) -> Result<T, Refused> {
+    match &req.body {
+        Body::Read(b) => serde_json::from_slice(b).map_err(|e| bad(format!("invalid body: {e}"))),
+        Body::TooLarge => Err(Refused(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "http: request body too large".into(),
+        )),
+    }
 }
 
-fn body_json<T: for<'de> Deserialize<'de>>(req: &Request) -> Result<T, ApiError> {
-    // Like the public API: a `Content-Type` other than JSON is 415 (so a
-    // `curl -d` without `-H 'Content-Type: application/json'` is told why).
-    check_content_type(req)?;
-    let body = body_bytes(req)?;
-    serde_json::from_slice(body).map_err(invalid_body)
+fn is_loopback_name(host: &str) -> bool {
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    };
+    matches!(name, "localhost" | "127.0.0.1" | "[::1]")
+}
+
+/// Refuses cross-site and rebinding shapes, and checks the token.
+fn guard(config: &AdminConfig, req: &Request) -> Result<(), Refused> {
+    let forbidden = |why: &str| Err(Refused(StatusCode::FORBIDDEN, format!("admin API: {why}")));
+    let host = req.header("host").unwrap_or("");
+    let bound = config.bound.to_string();
+    let open_bind = !config.bound.ip().is_loopback();
+    let host_ok = host == bound || is_loopback_name(host) || (open_bind && config.token.is_some());
+    if !host_ok {
+        return forbidden(&format!(
+            "Host {host:?} is neither {bound} nor a loopback name"
+        ));
+    }
+    if let Some(origin) = req.header("origin") {
+        if origin != format!("http://{host}") {
+            return forbidden(&format!("cross-origin request from {origin:?} refused"));
+        }
+    }
+    if let Some(token) = &config.token {
+        let expected = format!("Bearer {token}");
+        if req.header("authorization") != Some(expected.as_str()) {
+            return Err(Refused(
+                StatusCode::UNAUTHORIZED,
+                "admin API: Authorization: Bearer <token> required".into(),
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -61,16 +116,16 @@ struct Force {
     route: Route,
     fault: Value,
     #[serde(default = "one")]
-    count: u32,
+    count: usize,
 }
 
-fn one() -> u32 {
+fn one() -> usize {
     1
 }
 
-/// A fault given as `"unavailable"` or as `{"kind": "timeout", "after_ms": 50}`.
+/// A fault given as `"unavailable"` or `{"kind": "timeout", "after_ms": 50}`;
 /// `after_ms` defaults to 5000 and `copies` (of `duplicate_event`) to 2.
-fn parse_fault(v: Value) -> Result<Fault, ApiError> {
+fn parse_fault(v: Value) -> Result<Fault, Refused> {
     let mut v = match v {
         Value::String(kind) => json!({ "kind": kind }),
         other => other,
@@ -86,135 +141,74 @@ fn parse_fault(v: Value) -> Result<Fault, ApiError> {
             _ => {}
         }
     }
-    let invalid = |why: String| {
-        ApiError::bad_request(
-            "invalid_fault",
-            format!(
-                "invalid fault ({why}); expected one of unavailable, timeout, drop_before_commit, \
-                 drop_after_commit, truncated_body, duplicate_event, stream_disconnect, resume_overlap"
-            ),
-        )
-    };
-    let fault: Fault = serde_json::from_value(v.clone()).map_err(|e| invalid(e.to_string()))?;
-    // serde ignores extra keys next to a unit variant's tag: refuse them here.
-    if let (Some(given), Ok(Value::Object(known))) = (v.as_object(), serde_json::to_value(fault)) {
-        if let Some(extra) = given.keys().find(|k| !known.contains_key(*k)) {
-            return Err(invalid(format!("unknown field `{extra}`")));
-        }
-    }
-    Ok(fault)
+    serde_json::from_value(v).map_err(|e| {
+        bad(format!(
+            "invalid fault ({e}); expected one of {}",
+            Fault::NAMES
+        ))
+    })
 }
 
-pub(crate) async fn handle(app: &Arc<App>, req: &Request) -> Response {
-    match route(app, req) {
+fn force(app: &App, f: Force) -> Result<Response, Refused> {
+    let fault = parse_fault(f.fault)?;
+    app.force(f.route, fault, f.count).map_err(bad)?;
+    Ok(ok_json(
+        &json!({"route": f.route, "fault": fault, "queued": f.count}),
+    ))
+}
+
+/// Answers an admin request.
+pub(crate) fn handle(app: &Arc<App>, config: &AdminConfig, req: &Request) -> Response {
+    match route(app, config, req) {
         Ok(res) => res,
-        Err(e) => e.into_response(),
+        Err(Refused(status, message)) => text_error(status, &message),
     }
 }
 
-fn route(app: &Arc<App>, req: &Request) -> Result<Response, ApiError> {
+fn route(app: &Arc<App>, config: &AdminConfig, req: &Request) -> Result<Response, Refused> {
+    guard(config, req)?;
     let rest = req.path.strip_prefix("/__admin").unwrap_or("");
     let segments: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
     let m = &req.method;
-    Ok(match segments.as_slice() {
-        ["reset"] => match *m {
-            Method::POST => {
-                app.reset();
-                ok_json(&json!({"reset": true}))
-            }
-            _ => method_not_allowed("POST"),
-        },
-        ["chats"] => match *m {
-            Method::POST => {
-                let NewChat { name } = body_json(req)?;
-                if name.trim().is_empty() || name.chars().count() > 200 {
-                    return Err(ApiError::bad_request(
-                        "invalid_name",
-                        "name must be 1 to 200 characters and not only whitespace",
-                    ));
-                }
-                let chat = app.store.add_chat(name);
-                ok_json(&json!({"id": app.store.wire_chat_id(chat.id), "name": chat.name}))
-            }
-            _ => method_not_allowed("POST"),
-        },
-        ["chats", id, "messages"] => match *m {
-            Method::POST => {
-                let chat_id = resolve_chat(app, id)?;
-                let Inject { author, text } = body_json(req)?;
-                check_text(&text)?;
-                let msg = app.inject(chat_id, author, text).ok_or_else(|| {
-                    ApiError::new(StatusCode::NOT_FOUND, "chat_not_found", "no such chat")
-                })?;
-                json_response(StatusCode::OK, msg.json.clone())
-            }
-            _ => method_not_allowed("POST"),
-        },
-        ["faults"] => match *m {
-            Method::POST => {
-                let Force {
-                    route,
-                    fault,
-                    count,
-                } = body_json(req)?;
-                let fault = parse_fault(fault)?;
-                if count == 0 || count > MAX_FORCED {
-                    return Err(ApiError::bad_request(
-                        "invalid_count",
-                        format!("count must be from 1 to {MAX_FORCED}"),
-                    ));
-                }
-                match fault {
-                    Fault::DuplicateEvent { copies } => {
-                        if copies == 0 || copies > 100 {
-                            return Err(ApiError::bad_request(
-                                "invalid_fault",
-                                "duplicate_event copies must be from 1 to 100",
-                            ));
-                        }
-                        for _ in 0..count {
-                            app.chaos.force_duplicates(copies);
-                        }
-                    }
-                    f if f.applies_to(route) => {
-                        for _ in 0..count {
-                            app.chaos.force(route, f);
-                        }
-                    }
-                    f => {
-                        return Err(ApiError::bad_request(
-                            "invalid_fault",
-                            format!("fault {} does not apply to route {route}", f.name()),
-                        ))
-                    }
-                }
-                ok_json(&json!({"route": route, "fault": fault, "queued": count}))
-            }
-            Method::PUT => {
-                let value: Value = body_json(req)?;
-                let plan = FaultPlan::from_value(value)
-                    .map_err(|e| ApiError::bad_request("invalid_plan", e.to_string()))?;
-                app.chaos.set_plan(plan.clone());
-                ok_json(&plan)
-            }
-            Method::GET => ok_json(&*app.chaos.plan()),
-            _ => method_not_allowed("GET, POST, PUT"),
-        },
-        ["journal"] => match *m {
-            Method::GET => ok_json(&app.chaos.journal()),
-            _ => method_not_allowed("GET"),
-        },
-        ["requests"] => match *m {
-            Method::GET => ok_json(&app.requests()),
-            _ => method_not_allowed("GET"),
-        },
-        ["seed"] => match *m {
-            Method::GET => {
-                let seed = app.chaos.seed();
-                ok_json(&json!({"seed": seed, "seed_string": seed.to_string()}))
-            }
-            _ => method_not_allowed("GET"),
-        },
-        _ => not_found(&req.path),
+    Ok(match (segments.as_slice(), m) {
+        (["reset"], &Method::POST) => {
+            app.reset();
+            ok_json(&json!({"reset": true}))
+        }
+        (["chats"], &Method::POST) => {
+            let NewChat { name } = body_json(req)?;
+            ok_json(&app.add_chat(name))
+        }
+        (["chats", id, "messages"], &Method::POST) => {
+            let chat: ChatId = id.parse().map_err(|e| bad(format!("{e}")))?;
+            let Inject { author, text } = body_json(req)?;
+            let msg = app
+                .inject(&chat, author, text)
+                .ok_or_else(|| bad(format!("chat not found with ID {id}")))?;
+            ok_json(&msg)
+        }
+        (["faults"], &Method::POST) => force(app, body_json(req)?)?,
+        (["faults"], &Method::PUT) => {
+            let text = match &req.body {
+                Body::Read(b) => String::from_utf8_lossy(b).into_owned(),
+                Body::TooLarge => String::new(),
+            };
+            let plan = FaultPlan::from_json(&text).map_err(|e| bad(e.to_string()))?;
+            app.chaos().set_plan(plan.clone());
+            ok_json(&plan)
+        }
+        (["faults"], &Method::GET) => ok_json(&*app.chaos().plan()),
+        (["journal"], &Method::GET) => ok_json(&app.chaos().journal()),
+        (["requests"], &Method::GET) => ok_json(&app.records().all()),
+        (["seed"], &Method::GET) => {
+            let seed = app.chaos().seed();
+            ok_json(&json!({"seed": seed, "seed_string": seed.to_string()}))
+        }
+        (["reset"], _) | (["chats"], _) | (["chats", _, "messages"], _) => {
+            method_not_allowed(&["POST"])
+        }
+        (["faults"], _) => method_not_allowed(&["GET", "POST", "PUT"]),
+        (["journal"], _) | (["requests"], _) | (["seed"], _) => method_not_allowed(&["GET"]),
+        _ => not_found(),
     })
 }

@@ -1,8 +1,7 @@
-//! `GET /events?stream=messages`: the SSE stream.
-//!
-//! Message events go out as the frame the event hub built once per event
-//! (shared by every subscriber); the `retry:` and keep-alive frames are
-//! rendered by warp's `sse::Event`, so the wire form is warp's throughout.
+//! `/events?stream=messages`: the SSE stream, as the reference's r3labs/sse
+//! writes it: `id: N` then `data: {json}` then a blank line per delivery,
+//! the whole log first (or from `Last-Event-ID`, inclusive), then live
+//! events, until the stream's lifetime (30 s) ends it cleanly.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -10,20 +9,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::stream;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 use tokio::time::{Instant, Sleep};
-use warp::http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
+use warp::http::header::{HeaderValue, CACHE_CONTROL, CONNECTION, CONTENT_TYPE};
 use warp::http::StatusCode;
-use warp::reply::Response;
-use warp::sse::Event as SseEvent;
-use warp::Reply;
+use warp::reply::{Reply, Response};
 
-use super::{ApiError, Request};
-use crate::app::{App, Epoch};
-use crate::chaos::Fault;
-use crate::events::{Event, Start};
-use crate::model::Replay;
+use super::request::Request;
+use super::response::text_error;
+use super::HttpConfig;
+use crate::app::{App, Lifecycle};
+use crate::chaos::engine::{RequestLine, StreamDecision};
+use crate::events::{Cursor, Delivery, EventHub, Read, Replay, Start, SubscriberGuard};
+use crate::wire;
+
+/// How many deliveries a stream takes from the log at a time.
+const BATCH: usize = 64;
 
 /// Why a stream was cut: the error that makes hyper abort the connection.
 #[derive(Debug, thiserror::Error)]
@@ -34,178 +35,214 @@ enum Cut {
     Lagged,
 }
 
-/// Parses `Last-Event-ID` (header first, then `last_event_id` query).
-/// Empty counts as absent.
-fn last_event_id(req: &Request) -> Result<Option<u64>, ApiError> {
-    let raw = match req.header_str("last-event-id") {
-        Some(Ok(v)) if !v.trim().is_empty() => Some(v.trim()),
-        Some(Err(())) => {
-            return Err(ApiError::bad_request(
-                "invalid_last_event_id",
-                "Last-Event-ID must be an event id (a non-negative integer)",
+/// The headers r3labs sets before anything else, kept on its errors too.
+fn stream_headers(res: &mut Response) {
+    let h = res.headers_mut();
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(CONNECTION, HeaderValue::from_static("keep-alive"));
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    let mut res = text_error(status, message);
+    stream_headers(&mut res);
+    res
+}
+
+/// What the stream answered.
+pub(crate) struct Opened {
+    pub(crate) response: Response,
+    /// The journal entry of its chaos decision, if it was opened.
+    pub(crate) journal_seq: Option<u64>,
+}
+
+/// Opens a stream, or answers the reference's 500/400.
+pub(crate) fn open(app: &Arc<App>, config: &HttpConfig, req: &Request) -> Opened {
+    let refused = |response| Opened {
+        response,
+        journal_seq: None,
+    };
+    match req.query_param("stream").as_deref() {
+        None | Some("") => {
+            return refused(error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Please specify a stream!",
             ))
         }
-        _ => req.query_param("last_event_id").filter(|v| !v.is_empty()),
+        Some("messages") => {}
+        Some(_) => {
+            return refused(error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Stream not found!",
+            ))
+        }
+    }
+    // Go's Header.Get: the first value; empty counts as absent.
+    let last_id = match req.headers.get("last-event-id").map(|v| v.as_bytes()) {
+        None | Some(b"") => None,
+        Some(raw) => match std::str::from_utf8(raw).ok().and_then(wire::atoi) {
+            Some(n) => Some(n),
+            None => {
+                return refused(error(
+                    StatusCode::BAD_REQUEST,
+                    "Last-Event-ID must be a number!",
+                ))
+            }
+        },
     };
-    match raw {
-        None => Ok(None),
-        Some(v) if v.bytes().all(|b| b.is_ascii_digit()) => v.parse().map(Some).map_err(|_| {
-            ApiError::bad_request(
-                "invalid_last_event_id",
-                format!("Last-Event-ID {v:?} is out of range"),
-            )
+    let start = match (last_id, config.replay) {
+        (Some(n), _) => Start::From(n),
+        (None, Replay::All) => Start::All,
+        (None, Replay::None) => Start::Live,
+    };
+    let decision = app.chaos().decide_stream(RequestLine {
+        method: req.method.as_str(),
+        path: &req.path_and_query(),
+        key: None,
+    });
+    let hub = Arc::clone(app.events());
+    let mut changes = hub.changes();
+    changes.mark_unchanged();
+    let cursor = hub.cursor(start);
+    let mut lifecycle = app.lifecycle();
+    lifecycle.mark_unchanged();
+    let now = Instant::now();
+    let scale = |d: Duration| app.ticker().scale(d);
+    let state = State {
+        guard: hub.subscriber(),
+        hub,
+        cursor,
+        changes,
+        lifecycle,
+        buffer: VecDeque::new(),
+        delivered: 0,
+        decision,
+        ends_at: config
+            .stream_lifetime
+            .map(|d| Box::pin(tokio::time::sleep_until(now + scale(d)))),
+        keep_alive: config.keep_alive.map(|every| KeepAlive {
+            every,
+            timer: Box::pin(tokio::time::sleep_until(now + every)),
         }),
-        Some(v) => Err(ApiError::bad_request(
-            "invalid_last_event_id",
-            format!("Last-Event-ID must be an event id (a non-negative integer), got {v:?}"),
-        )),
+        retry: config
+            .sse_retry
+            .map(|r| Bytes::from(format!("retry: {}\n\n", scale(r).as_millis()))),
+        done: app.is_shutting_down(),
+    };
+    let mut res = warp::reply::stream(futures::stream::unfold(state, next)).into_response();
+    res.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    stream_headers(&mut res);
+    Opened {
+        response: res,
+        journal_seq: Some(decision.seq),
     }
 }
 
-/// A comment frame after every `interval` without any other frame, as
-/// warp's `sse::keep_alive()` does; the timer is re-armed lazily (when it
-/// fires early) instead of being reset on every event.
+/// A comment frame after every `every` without another frame.
 struct KeepAlive {
-    interval: Duration,
+    every: Duration,
     timer: Pin<Box<Sleep>>,
-    last_frame: Instant,
-    frame: Bytes,
 }
 
 struct State {
-    era: u64,
-    retry: Option<Duration>,
-    backlog: VecDeque<Event>,
-    live: broadcast::Receiver<Event>,
-    epoch: watch::Receiver<Epoch>,
+    hub: Arc<EventHub>,
+    guard: SubscriberGuard,
+    cursor: Cursor,
+    changes: watch::Receiver<u64>,
+    lifecycle: watch::Receiver<Lifecycle>,
+    buffer: VecDeque<Delivery>,
     delivered: u64,
-    disconnect_after: Option<u64>,
+    decision: StreamDecision,
+    ends_at: Option<Pin<Box<Sleep>>>,
+    keep_alive: Option<KeepAlive>,
+    retry: Option<Bytes>,
     done: bool,
-    keep_alive: KeepAlive,
+}
+
+/// What woke a waiting stream.
+enum Wake {
+    Changed,
+    End,
+    KeepAlive,
+}
+
+impl State {
+    async fn wait(&mut self) -> Wake {
+        let State {
+            ends_at,
+            keep_alive,
+            lifecycle,
+            changes,
+            ..
+        } = self;
+        let ends = async {
+            match ends_at {
+                Some(sleep) => sleep.as_mut().await,
+                None => std::future::pending().await,
+            }
+        };
+        let keep_alive = async {
+            match keep_alive {
+                Some(ka) => ka.timer.as_mut().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            _ = lifecycle.changed() => Wake::End,
+            _ = ends => Wake::End,
+            r = changes.changed() => if r.is_ok() { Wake::Changed } else { Wake::End },
+            _ = keep_alive => Wake::KeepAlive,
+        }
+    }
+
+    fn sent_frame(&mut self) {
+        if let Some(ka) = &mut self.keep_alive {
+            ka.timer.as_mut().reset(Instant::now() + ka.every);
+        }
+    }
 }
 
 async fn next(mut st: State) -> Option<(Result<Bytes, Cut>, State)> {
+    let _ = &st.guard;
     if st.done {
         return None;
     }
     if let Some(retry) = st.retry.take() {
-        st.keep_alive.last_frame = Instant::now();
-        let frame = Bytes::from(SseEvent::default().retry(retry).to_string());
-        return Some((Ok(frame), st));
+        return Some((Ok(retry), st));
     }
-    if st.disconnect_after == Some(st.delivered) {
-        st.done = true;
-        // Pending once first, so hyper flushes the event it just buffered:
-        // an error on this very poll would abort the connection with the
-        // event still unsent, and the client would never see it.
-        tokio::task::yield_now().await;
-        return Some((Err(Cut::Injected), st));
-    }
-    let event = match st.backlog.pop_front() {
-        Some(e) => e,
-        None => loop {
-            tokio::select! {
-                biased;
-                _ = st.epoch.changed() => return None,
-                r = st.live.recv() => match r {
-                    // From after a reset: this stream's period is over.
-                    Ok(e) if e.era != st.era => return None,
-                    Ok(e) => break e,
-                    Err(broadcast::error::RecvError::Lagged(_)) => {
-                        st.done = true;
-                        return Some((Err(Cut::Lagged), st));
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return None,
-                },
-                _ = st.keep_alive.timer.as_mut() => {
-                    let ka = &mut st.keep_alive;
-                    let due = ka.last_frame + ka.interval;
-                    let now = Instant::now();
-                    if now < due {
-                        ka.timer.as_mut().reset(due);
-                        continue;
-                    }
-                    ka.last_frame = now;
-                    ka.timer.as_mut().reset(now + ka.interval);
-                    let frame = ka.frame.clone();
-                    return Some((Ok(frame), st));
-                }
+    loop {
+        if st.decision.cut_after == Some(st.delivered) {
+            st.done = true;
+            // Pending once first, so hyper flushes the event it just took:
+            // an error on this very poll would abort the connection with the
+            // event unsent.
+            tokio::task::yield_now().await;
+            return Some((Err(Cut::Injected), st));
+        }
+        if st.decision.end_after == Some(st.delivered) {
+            return None;
+        }
+        if let Some(d) = st.buffer.pop_front() {
+            st.delivered += 1;
+            st.sent_frame();
+            return Some((Ok(d.frame), st));
+        }
+        match st.hub.read(&mut st.cursor, BATCH) {
+            Read::Deliveries(batch) => st.buffer.extend(batch),
+            Read::Reset => return None,
+            Read::Lagged => {
+                st.done = true;
+                return Some((Err(Cut::Lagged), st));
             }
-        },
-    };
-    st.delivered += 1;
-    st.keep_alive.last_frame = Instant::now();
-    Some((Ok(event.frame()), st))
-}
-
-pub(crate) fn handle(app: &Arc<App>, req: &Request) -> (Response, Option<Fault>) {
-    // `?stream=` with no value names no stream: same as leaving it out.
-    match req.query_param("stream").filter(|s| !s.is_empty()) {
-        None => {
-            let e = ApiError::bad_request(
-                "missing_stream",
-                "add ?stream=messages to subscribe to the message stream",
-            );
-            return (e.into_response(), None);
-        }
-        Some("messages") => {}
-        Some(other) => {
-            let e = ApiError::new(
-                StatusCode::NOT_FOUND,
-                "stream_not_found",
-                format!("no stream named {other:?}; the only stream is \"messages\""),
-            );
-            return (e.into_response(), None);
+            Read::Pending => match st.wait().await {
+                Wake::Changed => {}
+                Wake::End => return None,
+                Wake::KeepAlive => {
+                    st.sent_frame();
+                    return Some((Ok(Bytes::from_static(b": keep-alive\n\n")), st));
+                }
+            },
         }
     }
-    let last_id = match last_event_id(req) {
-        Ok(v) => v,
-        Err(e) => return (e.into_response(), None),
-    };
-    let d = app
-        .chaos
-        .decide_stream(&req.path_and_query(), last_id.is_some());
-    let start = match (last_id, app.replay()) {
-        (Some(id), _) => Start::After {
-            id,
-            overlap: d.resume_overlap,
-        },
-        (None, Replay::All) => Start::All,
-        (None, Replay::None) => Start::Live,
-    };
-    // Subscribing after reading the epoch means a reset racing this request
-    // ends the new stream rather than leaving it on stale state.
-    let mut epoch = app.epoch();
-    epoch.mark_unchanged();
-    let sub = app.events.subscribe(start);
-    let now = Instant::now();
-    let keep_alive = KeepAlive {
-        interval: app.http.keep_alive,
-        timer: Box::pin(tokio::time::sleep_until(now + app.http.keep_alive)),
-        last_frame: now,
-        frame: Bytes::from(SseEvent::default().comment(" keep-alive").to_string()),
-    };
-    let state = State {
-        retry: app.http.sse_retry.map(|r| app.chaos.scale(r)),
-        era: sub.era,
-        backlog: sub.backlog.into(),
-        live: sub.live,
-        epoch,
-        delivered: 0,
-        disconnect_after: d.disconnect_after,
-        done: app.is_shutting_down(),
-        keep_alive,
-    };
-    let events = stream::unfold(state, next);
-    let fault = if d.resume_overlap {
-        Some(Fault::ResumeOverlap)
-    } else {
-        d.disconnect_after.map(|_| Fault::StreamDisconnect)
-    };
-    let mut res = warp::reply::stream(events).into_response();
-    res.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    res.headers_mut()
-        .insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    (res, fault)
 }

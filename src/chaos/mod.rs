@@ -1,0 +1,24 @@
+//! Chaos: what can go wrong, how often, what did.
+//!
+//! Every fate is a pure function of the seed and a position: a JSON
+//! request's from `(seed, route, k)` with `k` that route's request count
+//! since start or reset, a publish's copy count from `(seed, idempotency
+//! key)`, an SSE connection's cut from `(seed, k)`. Nothing here knows HTTP:
+//! the `http` module asks the [engine](engine) for a decision and acts it out.
+//!
+//! - [`route`]: the routes a fault can aim at;
+//! - [`fault`]: the fault catalogue and delays;
+//! - [`plan`]: per-route probabilities, presets and validation;
+//! - [`journal`]: the bounded record of every decision;
+//! - [`engine`]: draws decisions, holds forced faults and the journal.
+
+pub(crate) mod engine;
+mod fault;
+mod journal;
+mod plan;
+mod route;
+
+pub use fault::{Delay, Fault};
+pub use journal::{EntryKind, JournalEntry};
+pub use plan::{FaultPlan, PlanError, RouteFaults, StreamFaults};
+pub use route::{JsonRoute, Route};

@@ -1,0 +1,149 @@
+//! Time: where `sent_at` comes from, and `time_scale`.
+//!
+//! By default timestamps follow tokio's clock (the wall time at start plus
+//! tokio's elapsed time), so under `#[tokio::test(start_paused = true)]`
+//! they move with `tokio::time::advance` like every delay does.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use chrono::{DateTime, FixedOffset, Local, Utc};
+
+/// Where `sent_at` timestamps come from.
+///
+/// ```
+/// use chrono::{TimeZone, Utc};
+/// use mock_chat_server::Clock;
+/// use std::time::Duration;
+///
+/// // Every stored message is 1 s after the previous one, from a fixed start.
+/// let clock = Clock::fixed(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(), Duration::from_secs(1));
+/// # let _ = clock;
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Clock {
+    /// The wall time at start plus tokio's elapsed time (the default):
+    /// follows a paused tokio clock.
+    #[default]
+    Tokio,
+    /// The system clock, whatever tokio's clock does.
+    System,
+    /// Reproducible timestamps: the n-th reading (from 0) is `start + n × step`.
+    Fixed {
+        /// The first reading.
+        start: DateTime<Utc>,
+        /// The advance per reading.
+        step: Duration,
+    },
+}
+
+impl Clock {
+    /// A fixed clock starting at `start` and advancing `step` per reading.
+    pub fn fixed(start: DateTime<Utc>, step: Duration) -> Self {
+        Clock::Fixed { start, step }
+    }
+}
+
+/// A [`Clock`] in use: its origin, its local offset and its reading counter.
+#[derive(Debug)]
+pub(crate) struct Ticker {
+    clock: Clock,
+    wall_start: DateTime<Utc>,
+    tokio_start: tokio::time::Instant,
+    offset: FixedOffset,
+    readings: AtomicU64,
+    time_scale: f64,
+}
+
+impl Ticker {
+    pub(crate) fn new(clock: Clock, time_scale: f64) -> Self {
+        Ticker {
+            clock,
+            wall_start: Utc::now(),
+            tokio_start: tokio::time::Instant::now(),
+            // Go's time.Now() is in the local zone: so is every `sent_at`.
+            offset: *Local::now().offset(),
+            readings: AtomicU64::new(0),
+            time_scale,
+        }
+    }
+
+    /// The current time, in the server's local offset.
+    pub(crate) fn now(&self) -> DateTime<FixedOffset> {
+        let utc = match &self.clock {
+            Clock::System => Utc::now(),
+            Clock::Tokio => {
+                let elapsed = self.tokio_start.elapsed();
+                chrono::Duration::from_std(elapsed)
+                    .ok()
+                    .and_then(|d| self.wall_start.checked_add_signed(d))
+                    .unwrap_or(self.wall_start)
+            }
+            Clock::Fixed { start, step } => {
+                let n = self.readings.fetch_add(1, Ordering::Relaxed);
+                let offset = step.saturating_mul(u32::try_from(n).unwrap_or(u32::MAX));
+                chrono::Duration::from_std(offset)
+                    .ok()
+                    .and_then(|d| start.checked_add_signed(d))
+                    .unwrap_or(*start)
+            }
+        };
+        utc.with_timezone(&self.offset)
+    }
+
+    /// Time since start, on tokio's clock.
+    pub(crate) fn elapsed(&self) -> Duration {
+        self.tokio_start.elapsed()
+    }
+
+    /// Restarts a fixed clock's readings (on reset).
+    pub(crate) fn reset(&self) {
+        self.readings.store(0, Ordering::Relaxed);
+    }
+
+    /// Multiplies a delay by `time_scale`.
+    pub(crate) fn scale(&self, d: Duration) -> Duration {
+        scale(d, self.time_scale)
+    }
+}
+
+/// `d × factor`, saturating: a huge plan value means "forever", never a
+/// panic.
+pub(crate) fn scale(d: Duration, factor: f64) -> Duration {
+    if factor == 1.0 {
+        d
+    } else {
+        Duration::try_from_secs_f64(d.as_secs_f64() * factor).unwrap_or(Duration::MAX)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_default_clock_follows_tokio() {
+        let t = Ticker::new(Clock::Tokio, 1.0);
+        let a = t.now();
+        tokio::time::advance(Duration::from_secs(5)).await;
+        let b = t.now();
+        assert_eq!((b - a).num_seconds(), 5);
+    }
+
+    #[test]
+    fn a_fixed_clock_steps_and_restarts() {
+        let start = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let _g = rt.enter();
+        let t = Ticker::new(Clock::fixed(start, Duration::from_secs(2)), 0.5);
+        assert_eq!(t.now(), start);
+        assert_eq!(t.now(), start + chrono::Duration::seconds(2));
+        t.reset();
+        assert_eq!(t.now(), start);
+        assert_eq!(t.scale(Duration::from_secs(4)), Duration::from_secs(2));
+    }
+}

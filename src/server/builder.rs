@@ -1,0 +1,440 @@
+//! [`MockChatServerBuilder`]: every option, its default, and starting.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+
+use super::handle::{MockChatServer, SeedSource, Stopped};
+use super::transport::{self, Limits};
+use crate::app::{App, AppParts};
+use crate::bot::{self, BotBehavior};
+use crate::chaos::engine::Chaos;
+use crate::chaos::{Delay, FaultPlan, PlanError};
+use crate::clock::{Clock, Ticker};
+use crate::events::{DuplicateIds, EventHub, Replay};
+use crate::fixtures::ChatFixture;
+use crate::http::{self, AdminConfig, HttpConfig};
+use crate::model::IdStyle;
+use crate::records::Records;
+use crate::store::{Store, StoreConfig};
+
+/// The environment variable that supplies the seed when the builder has none.
+pub const SEED_ENV: &str = "MOCK_CHAT_SEED";
+
+/// Why a server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The address could not be bound.
+    #[error("cannot bind {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// `MOCK_CHAT_SEED` is set but is not a `u64`.
+    #[error("{SEED_ENV}={0:?} is not a valid seed (expected an unsigned 64-bit integer)")]
+    InvalidSeed(String),
+    /// The fault plan is invalid.
+    #[error(transparent)]
+    InvalidPlan(#[from] PlanError),
+    /// `time_scale` is negative, zero, NaN or infinite.
+    #[error("time_scale must be a finite number above 0, got {0}")]
+    InvalidTimeScale(f64),
+    /// `start()` was called outside a tokio runtime.
+    #[error(
+        "start() must be called inside a tokio runtime (use #[tokio::test], or start_blocking())"
+    )]
+    NoRuntime,
+    /// The background runtime of `start_blocking()` could not be created.
+    #[error("cannot create the background runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// Configures and starts a [`MockChatServer`]. Get one from
+/// [`MockChatServer::builder`]; every setter states its default.
+///
+/// ```
+/// use std::time::Duration;
+/// use mock_chat_server::{FaultPlan, MockChatServer};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let server = MockChatServer::builder()
+///     .seed(7)
+///     .faults(FaultPlan::reference())
+///     .time_scale(0.01) // the reference's 5 s timeout becomes 50 ms
+///     .start()
+///     .await;
+/// assert_eq!(server.seed(), 7);
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct MockChatServerBuilder {
+    seed: Option<u64>,
+    faults: FaultPlan,
+    time_scale: f64,
+    chats: Vec<ChatFixture>,
+    bot: BotBehavior,
+    bot_delay: Delay,
+    replay: Replay,
+    duplicate_ids: DuplicateIds,
+    id_style: IdStyle,
+    clock: Clock,
+    keep_alive: Option<Duration>,
+    sse_retry: Option<Duration>,
+    stream_lifetime: Option<Duration>,
+    bind: SocketAddr,
+    admin: bool,
+    admin_token: Option<String>,
+    key_capacity: usize,
+    event_log_capacity: usize,
+    subscriber_lag: usize,
+    journal_capacity: usize,
+    request_log_capacity: usize,
+    max_body: usize,
+    max_connections: usize,
+    header_timeout: Duration,
+}
+
+impl Default for MockChatServerBuilder {
+    fn default() -> Self {
+        MockChatServerBuilder {
+            seed: None,
+            faults: FaultPlan::none(),
+            time_scale: 1.0,
+            chats: ChatFixture::defaults(),
+            bot: BotBehavior::default(),
+            bot_delay: bot::default_delay(),
+            replay: Replay::All,
+            duplicate_ids: DuplicateIds::New,
+            id_style: IdStyle::Uuid,
+            clock: Clock::Tokio,
+            keep_alive: None,
+            sse_retry: None,
+            stream_lifetime: Some(Duration::from_secs(30)),
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            admin: false,
+            admin_token: None,
+            key_capacity: 100_000,
+            event_log_capacity: 100_000,
+            subscriber_lag: 1024,
+            journal_capacity: 10_000,
+            request_log_capacity: 1_000,
+            max_body: 1024 * 1024,
+            max_connections: 4096,
+            header_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl MockChatServerBuilder {
+    /// The seed of every random choice. Without it, `MOCK_CHAT_SEED` is
+    /// used if set, else a random seed (always readable with
+    /// [`MockChatServer::seed`], and printed when a test panics).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// The fault plan (default [`FaultPlan::none`]).
+    pub fn faults(mut self, plan: FaultPlan) -> Self {
+        self.faults = plan;
+        self
+    }
+
+    /// Multiplies every injected delay, timeout, the bot's delay, the stream
+    /// lifetime and the SSE `retry:` hint (default 1). `0.01` turns the 5 s
+    /// timeout into 50 ms and the 30 s stream lifetime into 300 ms.
+    pub fn time_scale(mut self, factor: f64) -> Self {
+        self.time_scale = factor;
+        self
+    }
+
+    /// The chats (and their earlier messages) present at start and after
+    /// every reset. Default: [`ChatFixture::defaults`], the reference's four.
+    pub fn chats(mut self, chats: Vec<ChatFixture>) -> Self {
+        self.chats = chats;
+        self
+    }
+
+    /// What the bots answer (default: a line from [`DEFAULT_LINES`](crate::DEFAULT_LINES)).
+    pub fn bot(mut self, bot: BotBehavior) -> Self {
+        self.bot = bot;
+        self
+    }
+
+    /// How long a bot takes to answer (default 3, 4 or 5 s, as the
+    /// reference; scaled by `time_scale`).
+    pub fn bot_delay(mut self, delay: Delay) -> Self {
+        self.bot_delay = delay;
+        self
+    }
+
+    /// What a new SSE subscriber without `Last-Event-ID` gets first
+    /// (default [`Replay::All`], the whole log, as the reference).
+    pub fn replay(mut self, replay: Replay) -> Self {
+        self.replay = replay;
+        self
+    }
+
+    /// How chaos copies of an event are numbered (default
+    /// [`DuplicateIds::New`], as the reference).
+    pub fn duplicate_ids(mut self, ids: DuplicateIds) -> Self {
+        self.duplicate_ids = ids;
+        self
+    }
+
+    /// UUID strings (default, as the reference) or numbers on the wire.
+    pub fn id_style(mut self, style: IdStyle) -> Self {
+        self.id_style = style;
+        self
+    }
+
+    /// Where `sent_at` comes from (default [`Clock::Tokio`]: follows a
+    /// paused tokio clock).
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Sends a `: keep-alive` comment on SSE streams idle this long
+    /// (default: never, as the reference).
+    pub fn keep_alive(mut self, every: Duration) -> Self {
+        self.keep_alive = Some(every);
+        self
+    }
+
+    /// Opens every SSE stream with a `retry:` field of this duration, scaled
+    /// by `time_scale` (default: none, as the reference).
+    pub fn sse_retry(mut self, retry: Duration) -> Self {
+        self.sse_retry = Some(retry);
+        self
+    }
+
+    /// How long an SSE response lasts before it ends cleanly (default 30 s,
+    /// the reference's request timeout; scaled by `time_scale`). `None`:
+    /// streams never end by time.
+    pub fn stream_lifetime(mut self, lifetime: Option<Duration>) -> Self {
+        self.stream_lifetime = lifetime;
+        self
+    }
+
+    /// The address to bind (default `127.0.0.1:0`: loopback, ephemeral port).
+    pub fn bind(mut self, addr: SocketAddr) -> Self {
+        self.bind = addr;
+        self
+    }
+
+    /// Serves the `/__admin/` API (default off).
+    pub fn admin_api(mut self, enabled: bool) -> Self {
+        self.admin = enabled;
+        self
+    }
+
+    /// Requires `Authorization: Bearer <token>` on every admin request
+    /// (default: no token).
+    pub fn admin_token(mut self, token: impl Into<String>) -> Self {
+        self.admin_token = Some(token.into());
+        self
+    }
+
+    /// How many idempotency keys are remembered (default 100,000; the oldest
+    /// are forgotten first, never by time).
+    pub fn key_capacity(mut self, keys: usize) -> Self {
+        self.key_capacity = keys.max(1);
+        self
+    }
+
+    /// How many deliveries the SSE event log holds (default 100,000).
+    pub fn event_log_capacity(mut self, deliveries: usize) -> Self {
+        self.event_log_capacity = deliveries.max(1);
+        self
+    }
+
+    /// How many live deliveries an SSE subscriber may have unread before it
+    /// is cut (default 1,024).
+    pub fn subscriber_lag(mut self, deliveries: usize) -> Self {
+        self.subscriber_lag = deliveries.max(1);
+        self
+    }
+
+    /// How many entries the fault journal keeps (default 10,000).
+    pub fn journal_capacity(mut self, entries: usize) -> Self {
+        self.journal_capacity = entries.max(1);
+        self
+    }
+
+    /// How many requests [`MockChatServer::received_requests`] keeps
+    /// (default 1,000; 0 keeps none).
+    pub fn request_log_capacity(mut self, requests: usize) -> Self {
+        self.request_log_capacity = requests;
+        self
+    }
+
+    /// The largest request body accepted (default 1 MiB; larger gets 413).
+    pub fn max_body(mut self, bytes: usize) -> Self {
+        self.max_body = bytes;
+        self
+    }
+
+    /// How many connections may be open at once (default 4,096); further
+    /// ones wait in the accept queue.
+    pub fn max_connections(mut self, connections: usize) -> Self {
+        self.max_connections = connections.max(1);
+        self
+    }
+
+    /// How long a client may take to send its request headers (default 30 s).
+    pub fn header_timeout(mut self, timeout: Duration) -> Self {
+        self.header_timeout = timeout;
+        self
+    }
+
+    fn resolve_seed(&self) -> Result<(u64, SeedSource), StartError> {
+        if let Some(seed) = self.seed {
+            return Ok((seed, SeedSource::Builder));
+        }
+        match std::env::var(SEED_ENV) {
+            Ok(v) if !v.trim().is_empty() => v
+                .trim()
+                .parse()
+                .map(|s| (s, SeedSource::Env))
+                .map_err(|_| StartError::InvalidSeed(v)),
+            _ => Ok((rand::random(), SeedSource::Random)),
+        }
+    }
+
+    /// Starts the server on the current tokio runtime.
+    ///
+    /// # Panics
+    /// If [`try_start`](Self::try_start) fails (no runtime, address in use,
+    /// invalid plan or seed), with the reason.
+    pub async fn start(self) -> MockChatServer {
+        match self.try_start().await {
+            Ok(server) => server,
+            Err(e) => panic!("mock-chat-server failed to start: {e}"),
+        }
+    }
+
+    /// Starts the server on the current tokio runtime, or says why not.
+    pub async fn try_start(self) -> Result<MockChatServer, StartError> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| StartError::NoRuntime)?;
+        if !(self.time_scale.is_finite() && self.time_scale > 0.0) {
+            return Err(StartError::InvalidTimeScale(self.time_scale));
+        }
+        self.faults.validate()?;
+        let (seed, seed_source) = self.resolve_seed()?;
+        let bind_error = |source| StartError::Bind {
+            addr: self.bind,
+            source,
+        };
+        let listener = tokio::net::TcpListener::bind(self.bind)
+            .await
+            .map_err(bind_error)?;
+        let addr = listener.local_addr().map_err(bind_error)?;
+        let ticker = Arc::new(Ticker::new(self.clock, self.time_scale));
+        let store = Store::new(
+            StoreConfig {
+                seed,
+                id_style: self.id_style,
+                key_capacity: self.key_capacity,
+            },
+            Arc::clone(&ticker),
+            &self.chats,
+        );
+        let app = App::new(AppParts {
+            store,
+            events: Arc::new(EventHub::new(
+                self.event_log_capacity,
+                self.subscriber_lag,
+                self.duplicate_ids,
+            )),
+            chaos: Chaos::new(seed, self.time_scale, self.faults, self.journal_capacity),
+            ticker,
+            records: Records::new(self.request_log_capacity),
+            bot: self.bot,
+            bot_delay: self.bot_delay,
+            fixtures: self.chats,
+            runtime,
+        });
+        let config = Arc::new(HttpConfig {
+            replay: self.replay,
+            keep_alive: self.keep_alive,
+            sse_retry: self.sse_retry,
+            stream_lifetime: self.stream_lifetime,
+            admin: self.admin.then(|| AdminConfig {
+                bound: addr,
+                token: self.admin_token,
+            }),
+            max_body: self.max_body,
+        });
+        let limits = Limits {
+            max_connections: self.max_connections,
+            header_timeout: self.header_timeout,
+        };
+        let filter = http::routes(Arc::clone(&app), config);
+        let task = tokio::spawn(transport::serve(listener, filter, limits, app.lifecycle()));
+        tracing::debug!(%addr, seed, "mock-chat-server started");
+        Ok(MockChatServer::new(
+            app,
+            addr,
+            seed_source,
+            Stopped::Task(Some(task)),
+        ))
+    }
+
+    /// Starts the server on its own runtime on a background thread, for
+    /// synchronous tests.
+    ///
+    /// # Panics
+    /// If [`try_start_blocking`](Self::try_start_blocking) fails.
+    pub fn start_blocking(self) -> MockChatServer {
+        match self.try_start_blocking() {
+            Ok(server) => server,
+            Err(e) => panic!("mock-chat-server failed to start: {e}"),
+        }
+    }
+
+    /// Starts the server on its own runtime on a background thread, or says
+    /// why not. The thread ends once the handle is dropped.
+    pub fn try_start_blocking(self) -> Result<MockChatServer, StartError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(StartError::Runtime)?;
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (stopped_tx, stopped_rx) = oneshot::channel();
+        std::thread::Builder::new()
+            .name("mock-chat-server".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    match self.try_start().await {
+                        Ok(mut server) => {
+                            let task = server.take_task();
+                            server.set_stopped(Stopped::Thread(Some(stopped_rx)));
+                            if ready_tx.send(Ok(server)).is_err() {
+                                return;
+                            }
+                            if let Some(task) = task {
+                                let _ = task.await;
+                            }
+                        }
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                        }
+                    }
+                });
+                drop(runtime);
+                let _ = stopped_tx.send(());
+            })
+            .map_err(StartError::Runtime)?;
+        ready_rx.recv().unwrap_or_else(|_| {
+            Err(StartError::Runtime(std::io::Error::other(
+                "server thread died",
+            )))
+        })
+    }
+}

@@ -1,0 +1,16 @@
+//! Starting, driving and stopping a server.
+//!
+//! - [`builder`]: [`MockChatServerBuilder`], its options and [`StartError`];
+//! - [`handle`]: [`MockChatServer`], the running server's handle, and
+//!   [`HandleError`];
+//! - [`report`]: what a failing test prints (seed, journal, rerun line);
+//! - [`transport`]: the accept loop (HTTP/1.1 only, bounded connections,
+//!   header timeout) serving the HTTP layer.
+
+mod builder;
+mod handle;
+mod report;
+mod transport;
+
+pub use builder::{MockChatServerBuilder, StartError, SEED_ENV};
+pub use handle::{HandleError, MessageStream, MockChatServer};

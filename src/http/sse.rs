@@ -36,16 +36,19 @@ enum Cut {
 }
 
 /// The headers r3labs sets before anything else, kept on its errors too.
-fn stream_headers(res: &mut Response) {
+/// Go replaces the handler's `Connection: keep-alive` with `close` when the
+/// connection closes after this answer (the client asked it to).
+fn stream_headers(res: &mut Response, req: &Request) {
+    let closing = req.headers.get_all(CONNECTION).iter().any(|v| {
+        v.to_str()
+            .unwrap_or("")
+            .split(',')
+            .any(|t| t.trim().eq_ignore_ascii_case("close"))
+    });
     let h = res.headers_mut();
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    h.insert(CONNECTION, HeaderValue::from_static("keep-alive"));
-}
-
-fn error(status: StatusCode, message: &str) -> Response {
-    let mut res = text_error(status, message);
-    stream_headers(&mut res);
-    res
+    let connection = if closing { "close" } else { "keep-alive" };
+    h.insert(CONNECTION, HeaderValue::from_static(connection));
 }
 
 /// What the stream answered.
@@ -57,36 +60,30 @@ pub(crate) struct Opened {
 
 /// Opens a stream, or answers the reference's 500/400.
 pub(crate) fn open(app: &Arc<App>, config: &HttpConfig, req: &Request) -> Opened {
-    let refused = |response| Opened {
-        response,
-        journal_seq: None,
+    let refused = |status, message: &str| {
+        let mut response = text_error(status, message);
+        stream_headers(&mut response, req);
+        Opened {
+            response,
+            journal_seq: None,
+        }
     };
     match req.query_param("stream").as_deref() {
         None | Some("") => {
-            return refused(error(
+            return refused(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Please specify a stream!",
-            ))
+            )
         }
         Some("messages") => {}
-        Some(_) => {
-            return refused(error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Stream not found!",
-            ))
-        }
+        Some(_) => return refused(StatusCode::INTERNAL_SERVER_ERROR, "Stream not found!"),
     }
     // Go's Header.Get: the first value; empty counts as absent.
     let last_id = match req.headers.get("last-event-id").map(|v| v.as_bytes()) {
         None | Some(b"") => None,
         Some(raw) => match std::str::from_utf8(raw).ok().and_then(wire::atoi) {
             Some(n) => Some(n),
-            None => {
-                return refused(error(
-                    StatusCode::BAD_REQUEST,
-                    "Last-Event-ID must be a number!",
-                ))
-            }
+            None => return refused(StatusCode::BAD_REQUEST, "Last-Event-ID must be a number!"),
         },
     };
     let start = match (last_id, config.replay) {
@@ -131,7 +128,7 @@ pub(crate) fn open(app: &Arc<App>, config: &HttpConfig, req: &Request) -> Opened
     let mut res = warp::reply::stream(futures::stream::unfold(state, next)).into_response();
     res.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    stream_headers(&mut res);
+    stream_headers(&mut res, req);
     Opened {
         response: res,
         journal_seq: Some(decision.seq),

@@ -1,0 +1,9 @@
+//! The integration tests, in one binary: every module talks to a real
+//! server over real HTTP (or raw TCP, to see the exact wire).
+
+mod common;
+
+mod api;
+mod chaos;
+mod lifecycle;
+mod sse;

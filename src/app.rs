@@ -11,17 +11,19 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::watch;
 
+use crate::activity::{Activity, Work};
 use crate::bot::{self, BotBehavior};
 use crate::chaos::engine::{Chaos, Published, MAX_FORCED};
 use crate::chaos::{Delay, EntryKind, Fault, Route};
 use crate::clock::Ticker;
+use crate::diagnostics::Diagnostics;
 use crate::events::EventHub;
 use crate::fixtures::ChatFixture;
 use crate::model::{Author, Chat, ChatId, Message};
 use crate::records::Records;
 use crate::seeded::{rng_at, uuid_from, Stream};
 use crate::store::{
-    Committed, IdSource, LookupError, PostInput, PostOutcome, Store, StoredMessage,
+    Committed, IdSource, LookupError, NewMessage, PostInput, PostOutcome, Store, StoredMessage,
 };
 
 /// Whether the server runs (and in which reset period) or stops.
@@ -44,6 +46,8 @@ pub(crate) struct App {
     fixtures: Vec<ChatFixture>,
     lifecycle: watch::Sender<Lifecycle>,
     injected: AtomicU64,
+    activity: Arc<Activity>,
+    diagnostics: Arc<Diagnostics>,
     runtime: tokio::runtime::Handle,
 }
 
@@ -63,6 +67,7 @@ pub(crate) struct AppParts {
 
 impl App {
     pub(crate) fn new(parts: AppParts) -> Arc<Self> {
+        let time_scale = parts.ticker.time_scale();
         Arc::new(App {
             store: parts.store,
             events: parts.events,
@@ -74,6 +79,8 @@ impl App {
             fixtures: parts.fixtures,
             lifecycle: watch::channel(Lifecycle::Running { period: 0 }).0,
             injected: AtomicU64::new(0),
+            activity: Arc::new(Activity::new()),
+            diagnostics: Arc::new(Diagnostics::new(time_scale)),
             runtime: parts.runtime,
         })
     }
@@ -94,6 +101,14 @@ impl App {
         &self.ticker
     }
 
+    pub(crate) fn activity(&self) -> &Arc<Activity> {
+        &self.activity
+    }
+
+    pub(crate) fn diagnostics(&self) -> &Arc<Diagnostics> {
+        &self.diagnostics
+    }
+
     /// A receiver that changes on every reset and on shutdown.
     pub(crate) fn lifecycle(&self) -> watch::Receiver<Lifecycle> {
         self.lifecycle.subscribe()
@@ -107,6 +122,7 @@ impl App {
     /// injected delays) to stop. Never blocks.
     pub(crate) fn begin_shutdown(&self) {
         self.lifecycle.send_replace(Lifecycle::ShuttingDown);
+        self.activity.open_all();
     }
 
     /// Sleeps for `d`, or less if the server shuts down meanwhile.
@@ -144,15 +160,27 @@ impl App {
     }
 
     /// `POST /chats/{id}/messages`: checks and stores (serialised with every
-    /// other POST), publishes with chaos copies, schedules the bot.
-    pub(crate) fn post_message(self: &Arc<Self>, input: PostInput<'_>) -> (PostOutcome, Vec<u64>) {
+    /// other POST), publishes with chaos copies, schedules the bot; reports
+    /// a key reused for another message.
+    pub(crate) fn post_message(
+        self: &Arc<Self>,
+        input: PostInput<'_>,
+        request_seq: u64,
+    ) -> (PostOutcome, Vec<u64>) {
+        let key = input.key.map(str::to_string);
         let mut event_ids = Vec::new();
         let outcome = self.store.post(input, |msg| {
             let copies = self.chaos.copies_for(&msg.message.idempotency_key);
             event_ids = self.events.publish(msg, copies.count);
         });
-        if let PostOutcome::Stored(committed) = &outcome {
-            self.schedule_bot(committed);
+        match &outcome {
+            PostOutcome::Stored(committed) => self.schedule_bot(committed),
+            PostOutcome::KnownKey { same: false } => {
+                let key = key.unwrap_or_default();
+                self.diagnostics
+                    .key_reused(&key, self.ticker.now(), request_seq);
+            }
+            _ => {}
         }
         (outcome, event_ids)
     }
@@ -170,9 +198,13 @@ impl App {
         let user_message = committed.message.message.clone();
         let weak: Weak<App> = Arc::downgrade(self);
         let mut lifecycle = self.lifecycle();
+        let mut hurry = self.activity.hurry();
+        let pending = self.activity.start(Work::Bot);
         self.runtime.spawn(async move {
+            let _pending = pending;
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
+                _ = hurry.changed() => {}
                 _ = lifecycle.changed() => return,
             }
             let Some(app) = weak.upgrade() else { return };
@@ -182,37 +214,31 @@ impl App {
             let Some(text) = app.bot.answer(&chat, &user_message, draw.line) else {
                 return;
             };
-            app.publish_other(Other {
-                kind: EntryKind::BotAnswer,
-                chat: chat.id,
-                author: Author::Bot,
-                text,
-                source: IdSource::Bot(n),
-                key: draw.key,
-                period: Some(period),
-            });
+            app.publish_other(
+                EntryKind::BotAnswer,
+                NewMessage {
+                    chat: chat.id,
+                    author: Author::Bot,
+                    text,
+                    source: IdSource::Bot(n),
+                    key: draw.key,
+                    period: Some(period),
+                },
+            );
         });
     }
 
     /// Stores and publishes a message that is not a client POST.
-    fn publish_other(&self, o: Other) -> Option<Arc<StoredMessage>> {
+    fn publish_other(&self, kind: EntryKind, new: NewMessage) -> Option<Arc<StoredMessage>> {
         let mut published = None;
-        let committed = self.store.insert(
-            &o.chat,
-            o.author,
-            o.text,
-            o.source,
-            o.key,
-            o.period,
-            |msg| {
-                let copies = self.chaos.copies_for(&msg.message.idempotency_key);
-                published = Some((copies, self.events.publish(msg, copies.count)));
-            },
-        )?;
+        let committed = self.store.insert(new, |msg| {
+            let copies = self.chaos.copies_for(&msg.message.idempotency_key);
+            published = Some((copies, self.events.publish(msg, copies.count)));
+        })?;
         if let Some((copies, event_ids)) = published {
             let m = &committed.message.message;
             self.chaos.journal_publish(Published {
-                kind: o.kind,
+                kind,
                 key: m.idempotency_key.clone(),
                 message_id: m.id,
                 copies,
@@ -233,15 +259,17 @@ impl App {
             period,
             n,
         ));
-        self.publish_other(Other {
-            kind: EntryKind::Injected,
-            chat: *chat,
-            author,
-            text,
-            source: IdSource::Injected(n),
-            key: key.to_string(),
-            period: None,
-        })
+        self.publish_other(
+            EntryKind::Injected,
+            NewMessage {
+                chat: *chat,
+                author,
+                text,
+                source: IdSource::Injected(n),
+                key: key.to_string(),
+                period: None,
+            },
+        )
         .map(|m| m.message.clone())
     }
 
@@ -284,6 +312,8 @@ impl App {
         self.events.reset();
         self.chaos.reset();
         self.records.clear();
+        self.diagnostics.clear();
+        self.activity.open_all();
         self.injected.store(0, Ordering::SeqCst);
         self.lifecycle.send_modify(|l| {
             if let Lifecycle::Running { period } = l {
@@ -291,15 +321,4 @@ impl App {
             }
         });
     }
-}
-
-/// A message that is not a client POST, on its way to the store.
-struct Other {
-    kind: EntryKind,
-    chat: ChatId,
-    author: Author,
-    text: String,
-    source: IdSource,
-    key: String,
-    period: Option<u64>,
 }

@@ -91,6 +91,10 @@ impl Ticker {
         utc.with_timezone(&self.offset)
     }
 
+    pub(crate) fn time_scale(&self) -> f64 {
+        self.time_scale
+    }
+
     /// Time since start, on tokio's clock.
     pub(crate) fn elapsed(&self) -> Duration {
         self.tokio_start.elapsed()

@@ -68,10 +68,12 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod activity;
 mod app;
 mod bot;
 mod chaos;
 mod clock;
+mod diagnostics;
 mod events;
 mod fixtures;
 mod http;
@@ -89,10 +91,12 @@ pub use chaos::{
     StreamFaults,
 };
 pub use clock::Clock;
+pub use diagnostics::{Diagnostic, DiagnosticKind};
 pub use events::{DuplicateIds, Replay};
 pub use fixtures::{ChatFixture, MessageFixture};
 pub use model::{Author, Chat, ChatId, IdParseError, IdStyle, Message, MessageId};
 pub use records::{RecordedHeaders, RecordedRequest};
 pub use server::{
-    HandleError, MessageStream, MockChatServer, MockChatServerBuilder, StartError, SEED_ENV,
+    HandleError, Hold, MessageStream, MockChatServer, MockChatServerBuilder, StartError,
+    WaitTimeout, SEED_ENV,
 };

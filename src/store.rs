@@ -68,6 +68,18 @@ impl IdSource {
     }
 }
 
+/// A message that is not a client POST, on its way in.
+#[derive(Debug)]
+pub(crate) struct NewMessage {
+    pub(crate) chat: ChatId,
+    pub(crate) author: Author,
+    pub(crate) text: String,
+    pub(crate) source: IdSource,
+    pub(crate) key: String,
+    /// The reset period it belongs to (a bot answer's), or `None`: now.
+    pub(crate) period: Option<u64>,
+}
+
 /// A POST, as the store checks it.
 #[derive(Debug)]
 pub(crate) struct PostInput<'a> {
@@ -401,24 +413,21 @@ impl Store {
     }
 
     /// Stores a message that is not a client POST (a bot answer or an
-    /// injected message) if the chat exists and `period` is still current;
-    /// runs `on_commit` under the lock.
+    /// injected message) if the chat exists and its period is still
+    /// current; runs `on_commit` under the lock.
     pub(crate) fn insert(
         &self,
-        chat: &ChatId,
-        author: Author,
-        text: String,
-        source: IdSource,
-        key: String,
-        period: Option<u64>,
+        new: NewMessage,
         on_commit: impl FnOnce(&Arc<StoredMessage>),
     ) -> Option<Committed> {
         let mut inner = lock(&self.inner);
-        if period.is_some_and(|p| p != inner.period) || !inner.index.contains_key(chat) {
+        if new.period.is_some_and(|p| p != inner.period) || !inner.index.contains_key(&new.chat) {
             return None;
         }
-        let message = self.message(&mut inner, source, *chat, author, text, key);
-        let stored = push(&mut inner, *chat, message);
+        let message = self.message(
+            &mut inner, new.source, new.chat, new.author, new.text, new.key,
+        );
+        let stored = push(&mut inner, new.chat, message);
         on_commit(&stored);
         Some(Committed {
             message: stored,

@@ -200,6 +200,7 @@ fn route(app: &Arc<App>, config: &AdminConfig, req: &Request) -> Result<Response
         (["faults"], &Method::GET) => ok_json(&*app.chaos().plan()),
         (["journal"], &Method::GET) => ok_json(&app.chaos().journal()),
         (["requests"], &Method::GET) => ok_json(&app.records().all()),
+        (["diagnostics"], &Method::GET) => ok_json(&app.diagnostics().all()),
         (["seed"], &Method::GET) => {
             let seed = app.chaos().seed();
             ok_json(&json!({"seed": seed, "seed_string": seed.to_string()}))
@@ -208,7 +209,9 @@ fn route(app: &Arc<App>, config: &AdminConfig, req: &Request) -> Result<Response
             method_not_allowed(&["POST"])
         }
         (["faults"], _) => method_not_allowed(&["GET", "POST", "PUT"]),
-        (["journal"], _) | (["requests"], _) | (["seed"], _) => method_not_allowed(&["GET"]),
+        (["journal"], _) | (["requests"], _) | (["seed"], _) | (["diagnostics"], _) => {
+            method_not_allowed(&["GET"])
+        }
         _ => not_found(),
     })
 }

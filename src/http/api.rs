@@ -60,18 +60,24 @@ impl From<Answer> for Handled {
 }
 
 /// Runs the handler of a JSON route.
-pub(crate) fn handle(app: &Arc<App>, req: &Request, route: JsonRoute, raw_id: &str) -> Handled {
+pub(crate) fn handle(
+    app: &Arc<App>,
+    req: &Request,
+    route: JsonRoute,
+    raw_id: &str,
+    request_seq: u64,
+) -> Handled {
     match route {
         JsonRoute::GetChats => Answer::Json(app.chats_body()).into(),
         JsonRoute::GetMessages => match app.history_body(raw_id) {
             Ok(body) => Answer::Json(body).into(),
             Err(e) => Answer::Error(StatusCode::BAD_REQUEST, e.to_string()).into(),
         },
-        JsonRoute::PostMessage => post_message(app, req, raw_id),
+        JsonRoute::PostMessage => post_message(app, req, raw_id, request_seq),
     }
 }
 
-fn post_message(app: &Arc<App>, req: &Request, raw_id: &str) -> Handled {
+fn post_message(app: &Arc<App>, req: &Request, raw_id: &str, request_seq: u64) -> Handled {
     let body = match &req.body {
         Body::Read(b) => Some(&b[..]),
         Body::TooLarge => None,
@@ -85,7 +91,7 @@ fn post_message(app: &Arc<App>, req: &Request, raw_id: &str) -> Handled {
         }),
         body,
     };
-    let (outcome, event_ids) = app.post_message(input);
+    let (outcome, event_ids) = app.post_message(input, request_seq);
     let answer = match outcome {
         PostOutcome::MissingKey => {
             Answer::Error(StatusCode::BAD_REQUEST, "missing idempotency key".into())

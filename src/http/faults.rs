@@ -14,6 +14,7 @@ use super::response::{
     dropped_connection, empty_ok, json_ok, json_ok_chunked, text_error, truncated,
     CHUNKING_THRESHOLD,
 };
+use crate::activity::{BusyGuard, Work};
 use crate::app::App;
 use crate::chaos::engine::RequestLine;
 use crate::chaos::{Fault, JsonRoute};
@@ -27,15 +28,54 @@ pub(crate) struct Outcome {
     pub(crate) journal_seq: u64,
 }
 
-/// Runs a JSON route under its chaos decision.
-pub(crate) async fn run(app: &Arc<App>, req: &Request, route: JsonRoute, raw_id: &str) -> Outcome {
+/// Runs a JSON route under its chaos decision. `request_seq` is the
+/// request's record.
+pub(crate) async fn run(
+    app: &Arc<App>,
+    req: &Request,
+    route: JsonRoute,
+    raw_id: &str,
+    request_seq: u64,
+) -> Outcome {
+    let busy = app.activity().start(Work::Request);
+    // A test's hold: accepted, then waiting before any fault or commit.
+    app.activity().pass(route.route()).await;
     let key = req.header_lossy("idempotency-key");
+    let in_flight = match route {
+        JsonRoute::PostMessage => {
+            app.diagnostics()
+                .post_started(key.as_deref(), app.ticker().now(), request_seq)
+        }
+        _ => None,
+    };
+    let answered = |_: &Outcome| {
+        if let Some(k) = &key {
+            if route == JsonRoute::PostMessage {
+                app.diagnostics().post_answered(k);
+            }
+        }
+    };
+    let out = decide_and_answer(app, req, route, raw_id, request_seq, key.as_deref(), busy).await;
+    answered(&out);
+    drop(in_flight);
+    out
+}
+
+async fn decide_and_answer(
+    app: &Arc<App>,
+    req: &Request,
+    route: JsonRoute,
+    raw_id: &str,
+    request_seq: u64,
+    key: Option<&str>,
+    busy: BusyGuard,
+) -> Outcome {
     let d = app.chaos().decide(
         route,
         RequestLine {
             method: req.method.as_str(),
             path: &req.path_and_query(),
-            key: key.as_deref(),
+            key,
         },
     );
     let seq = d.seq;
@@ -66,7 +106,7 @@ pub(crate) async fn run(app: &Arc<App>, req: &Request, route: JsonRoute, raw_id:
         Some(Fault::DropBeforeCommit) => return done(dropped_connection(), None),
         _ => {}
     }
-    let handled = api::handle(app, req, route, raw_id);
+    let handled = api::handle(app, req, route, raw_id, request_seq);
     let status = handled.answer.status();
     app.chaos().update(seq, |e| {
         e.status = Some(status.as_u16());
@@ -86,7 +126,10 @@ pub(crate) async fn run(app: &Arc<App>, req: &Request, route: JsonRoute, raw_id:
         }
         (_, Answer::Json(body)) if body.len() > CHUNKING_THRESHOLD => {
             let app = Arc::clone(app);
-            let response = json_ok_chunked(body, async move { app.sleep(after).await });
+            let response = json_ok_chunked(body, async move {
+                app.sleep(after).await;
+                drop(busy);
+            });
             done(response, Some(200))
         }
         (_, answer) => {

@@ -139,14 +139,15 @@ async fn serve(app: &Arc<App>, config: &HttpConfig, req: &Request) -> Served {
         Target::NotFound | Target::Admin => response::not_found().into(),
         Target::MethodNotAllowed(allowed) => response::method_not_allowed(&allowed).into(),
         Target::Events => {
-            let opened = sse::open(app, config, req);
+            app.activity().pass(crate::chaos::Route::Events).await;
+            let opened = sse::open(app, config, req, seq);
             Served {
                 journal_seq: opened.journal_seq,
                 ..opened.response.into()
             }
         }
         Target::Json(route, id) => {
-            let out = faults::run(app, req, route, id).await;
+            let out = faults::run(app, req, route, id, seq).await;
             Served {
                 response: out.response,
                 fault: out.fault,

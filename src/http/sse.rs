@@ -20,6 +20,7 @@ use super::response::text_error;
 use super::HttpConfig;
 use crate::app::{App, Lifecycle};
 use crate::chaos::engine::{RequestLine, StreamDecision};
+use crate::diagnostics::Diagnostics;
 use crate::events::{Cursor, Delivery, EventHub, Read, Replay, Start, SubscriberGuard};
 use crate::wire;
 
@@ -59,7 +60,7 @@ pub(crate) struct Opened {
 }
 
 /// Opens a stream, or answers the reference's 500/400.
-pub(crate) fn open(app: &Arc<App>, config: &HttpConfig, req: &Request) -> Opened {
+pub(crate) fn open(app: &Arc<App>, config: &HttpConfig, req: &Request, request_seq: u64) -> Opened {
     let refused = |status, message: &str| {
         let mut response = text_error(status, message);
         stream_headers(&mut response, req);
@@ -91,6 +92,8 @@ pub(crate) fn open(app: &Arc<App>, config: &HttpConfig, req: &Request) -> Opened
         (None, Replay::All) => Start::All,
         (None, Replay::None) => Start::Live,
     };
+    app.diagnostics()
+        .stream_opened(last_id.is_some(), app.ticker().now(), request_seq);
     let decision = app.chaos().decide_stream(RequestLine {
         method: req.method.as_str(),
         path: &req.path_and_query(),
@@ -105,6 +108,7 @@ pub(crate) fn open(app: &Arc<App>, config: &HttpConfig, req: &Request) -> Opened
     let now = Instant::now();
     let scale = |d: Duration| app.ticker().scale(d);
     let state = State {
+        diagnostics: Arc::clone(app.diagnostics()),
         guard: hub.subscriber(),
         hub,
         cursor,
@@ -142,6 +146,7 @@ struct KeepAlive {
 }
 
 struct State {
+    diagnostics: Arc<Diagnostics>,
     hub: Arc<EventHub>,
     guard: SubscriberGuard,
     cursor: Cursor,
@@ -193,6 +198,11 @@ impl State {
         }
     }
 
+    /// The server ends (or cuts) the stream: clients will reconnect.
+    fn server_end(&self) {
+        self.diagnostics.stream_ended_by_server(self.delivered);
+    }
+
     fn sent_frame(&mut self) {
         if let Some(ka) = &mut self.keep_alive {
             ka.timer.as_mut().reset(Instant::now() + ka.every);
@@ -211,6 +221,7 @@ async fn next(mut st: State) -> Option<(Result<Bytes, Cut>, State)> {
     loop {
         if st.decision.cut_after == Some(st.delivered) {
             st.done = true;
+            st.server_end();
             // Pending once first, so hyper flushes the event it just took:
             // an error on this very poll would abort the connection with the
             // event unsent.
@@ -218,6 +229,7 @@ async fn next(mut st: State) -> Option<(Result<Bytes, Cut>, State)> {
             return Some((Err(Cut::Injected), st));
         }
         if st.decision.end_after == Some(st.delivered) {
+            st.server_end();
             return None;
         }
         if let Some(d) = st.buffer.pop_front() {
@@ -230,11 +242,15 @@ async fn next(mut st: State) -> Option<(Result<Bytes, Cut>, State)> {
             Read::Reset => return None,
             Read::Lagged => {
                 st.done = true;
+                st.server_end();
                 return Some((Err(Cut::Lagged), st));
             }
             Read::Pending => match st.wait().await {
                 Wake::Changed => {}
-                Wake::End => return None,
+                Wake::End => {
+                    st.server_end();
+                    return None;
+                }
                 Wake::KeepAlive => {
                     st.sent_frame();
                     return Some((Ok(Bytes::from_static(b": keep-alive\n\n")), st));

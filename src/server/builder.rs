@@ -97,6 +97,7 @@ pub struct MockChatServerBuilder {
     max_body: usize,
     max_connections: usize,
     header_timeout: Duration,
+    deny_misuse: bool,
 }
 
 impl Default for MockChatServerBuilder {
@@ -126,6 +127,7 @@ impl Default for MockChatServerBuilder {
             max_body: 1024 * 1024,
             max_connections: 4096,
             header_timeout: Duration::from_secs(30),
+            deny_misuse: false,
         }
     }
 }
@@ -293,6 +295,14 @@ impl MockChatServerBuilder {
         self
     }
 
+    /// Makes dropping the handle panic (outside a panic already under way)
+    /// if the client did anything the real server punishes silently: the
+    /// [`diagnostics`](MockChatServer::diagnostics), listed. Default off.
+    pub fn deny_client_misuse(mut self) -> Self {
+        self.deny_misuse = true;
+        self
+    }
+
     fn resolve_seed(&self) -> Result<(u64, SeedSource), StartError> {
         if let Some(seed) = self.seed {
             return Ok((seed, SeedSource::Builder));
@@ -365,7 +375,7 @@ impl MockChatServerBuilder {
             keep_alive: self.keep_alive,
             sse_retry: self.sse_retry,
             stream_lifetime: self.stream_lifetime,
-            admin: self.admin.then(|| AdminConfig {
+            admin: self.admin.then_some(AdminConfig {
                 bound: addr,
                 token: self.admin_token,
             }),
@@ -383,6 +393,7 @@ impl MockChatServerBuilder {
             addr,
             seed_source,
             Stopped::Task(Some(task)),
+            self.deny_misuse,
         ))
     }
 

@@ -3,8 +3,10 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
@@ -12,8 +14,11 @@ use tokio::sync::oneshot;
 
 use super::builder::MockChatServerBuilder;
 use super::report;
+use super::wait::{self, WaitTimeout};
+use crate::activity::{Activity, Gate};
 use crate::app::App;
 use crate::chaos::{Fault, FaultPlan, JournalEntry, PlanError, Route};
+use crate::diagnostics::Diagnostic;
 use crate::events::{Read, Start};
 use crate::model::{Author, Chat, ChatId, Message};
 use crate::records::RecordedRequest;
@@ -64,7 +69,12 @@ pub struct MockChatServer {
     addr: SocketAddr,
     seed_source: SeedSource,
     stopped: Stopped,
+    wait_timeout_ms: AtomicU64,
+    deny_misuse: bool,
 }
+
+/// The default time limit of every wait (real time).
+const DEFAULT_WAIT: Duration = Duration::from_secs(5);
 
 impl fmt::Debug for MockChatServer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -81,12 +91,15 @@ impl MockChatServer {
         addr: SocketAddr,
         seed_source: SeedSource,
         stopped: Stopped,
+        deny_misuse: bool,
     ) -> Self {
         MockChatServer {
             app,
             addr,
             seed_source,
             stopped,
+            wait_timeout_ms: AtomicU64::new(DEFAULT_WAIT.as_millis() as u64),
+            deny_misuse,
         }
     }
 
@@ -276,6 +289,153 @@ impl MockChatServer {
         self.app.events().subscriber_count()
     }
 
+    /// Sets the time limit of every wait from now on (default 5 s of real
+    /// time, whatever tokio's clock does).
+    pub fn wait_timeout(&self, limit: Duration) {
+        let ms = u64::try_from(limit.as_millis()).unwrap_or(u64::MAX);
+        self.wait_timeout_ms.store(ms, Ordering::Relaxed);
+    }
+
+    fn limit(&self) -> Duration {
+        Duration::from_millis(self.wait_timeout_ms.load(Ordering::Relaxed))
+    }
+
+    /// Waits until the chat holds at least `n` messages; returns them all.
+    ///
+    /// ```
+    /// use mock_chat_server::{Author, MockChatServer};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let server = MockChatServer::builder().seed(1).start().await;
+    /// let john = server.chats()[0].clone();
+    /// server.inject_message(&john.id, Author::User, "hi").unwrap();
+    /// let all = server.wait_for_messages(&john.id, 2).await.unwrap();
+    /// assert_eq!(all[1].text, "hi");
+    /// # }
+    /// ```
+    pub async fn wait_for_messages(
+        &self,
+        chat: &ChatId,
+        n: usize,
+    ) -> Result<Vec<Message>, WaitTimeout> {
+        let awaited = format!("for {n} messages in chat {chat}");
+        wait::until(self.limit(), awaited, self.app.events().changes(), || {
+            let all = self.messages(chat);
+            if all.len() >= n {
+                Ok(all)
+            } else {
+                Err(format!("{} messages", all.len()))
+            }
+        })
+        .await
+    }
+
+    /// Waits until the chat holds a message `matches` accepts; returns the
+    /// first such message.
+    pub async fn wait_for_message(
+        &self,
+        chat: &ChatId,
+        matches: impl Fn(&Message) -> bool,
+    ) -> Result<Message, WaitTimeout> {
+        let awaited = format!("for a matching message in chat {chat}");
+        wait::until(self.limit(), awaited, self.app.events().changes(), || {
+            let all = self.messages(chat);
+            match all.iter().find(|m| matches(m)) {
+                Some(m) => Ok(m.clone()),
+                None => Err(format!("{} messages, none matching", all.len())),
+            }
+        })
+        .await
+    }
+
+    /// Waits until `route` has received at least `n` requests (since start
+    /// or reset); returns that route's records.
+    pub async fn wait_for_requests(
+        &self,
+        route: Route,
+        n: usize,
+    ) -> Result<Vec<RecordedRequest>, WaitTimeout> {
+        let awaited = format!("for {n} requests on {route}");
+        wait::until(self.limit(), awaited, self.app.records().changes(), || {
+            let got = self.requests(route);
+            if got.len() >= n {
+                Ok(got)
+            } else {
+                Err(format!("{} requests", got.len()))
+            }
+        })
+        .await
+    }
+
+    /// Waits until at least `n` SSE connections are open (in-process
+    /// [`subscribe`](Self::subscribe) streams do not count).
+    pub async fn wait_for_subscribers(&self, n: usize) -> Result<(), WaitTimeout> {
+        let awaited = format!("for {n} SSE subscribers");
+        wait::until(self.limit(), awaited, self.app.events().changes(), || {
+            let open = self.subscriber_count();
+            if open >= n {
+                Ok(())
+            } else {
+                Err(format!("{open} open"))
+            }
+        })
+        .await
+    }
+
+    /// Waits until no JSON request is in flight and no bot answer is
+    /// pending (open SSE streams do not count).
+    pub async fn settle(&self) -> Result<(), WaitTimeout> {
+        let busy = self.app.activity().busy();
+        let current = busy.clone();
+        wait::until(self.limit(), "for the server to settle", busy, || {
+            let b = *current.borrow();
+            if b.requests == 0 && b.bots == 0 {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{} requests in flight, {} bot answers pending",
+                    b.requests, b.bots
+                ))
+            }
+        })
+        .await
+    }
+
+    /// Sends every pending bot answer now instead of after its delay.
+    pub fn answer_bots_now(&self) {
+        self.app.activity().hurry_bots();
+    }
+
+    /// Holds the requests of `route`: they are accepted, then wait (before
+    /// any fault or commit) until the gate is released or dropped. For
+    /// testing a "sending…" state or an optimistic update.
+    ///
+    /// ```no_run
+    /// use mock_chat_server::{MockChatServer, Route};
+    ///
+    /// # async fn f(server: MockChatServer) {
+    /// let gate = server.hold(Route::PostMessage);
+    /// // … the client sends; the UI shows "sending…"
+    /// server.wait_for_requests(Route::PostMessage, 1).await.unwrap();
+    /// assert_eq!(gate.waiting(), 1);
+    /// gate.release(); // the POST goes on
+    /// # }
+    /// ```
+    pub fn hold(&self, route: Route) -> Hold {
+        Hold {
+            gate: self.app.activity().close_gate(route),
+            activity: Arc::clone(self.app.activity()),
+            route,
+        }
+    }
+
+    /// What the client did that the real server would punish silently
+    /// (a key reused for another message, a reconnect without
+    /// `Last-Event-ID`, …). A correct client produces none.
+    pub fn diagnostics(&self) -> Vec<Diagnostic> {
+        self.app.diagnostics().all()
+    }
+
     /// Stops the server and waits until its port is closed and every
     /// connection (SSE streams included) has ended.
     pub async fn shutdown(mut self) {
@@ -314,6 +474,7 @@ impl MockChatServer {
             self.seed(),
             self.seed_source,
             &self.app.chaos().journal_tail(report::ENTRIES),
+            &self.diagnostics(),
         )
     }
 }
@@ -329,6 +490,43 @@ impl Drop for MockChatServer {
         // Never blocks: the server task sees the signal, closes the listener
         // and ends its streams on its own.
         self.app.begin_shutdown();
+        if self.deny_misuse && !std::thread::panicking() {
+            let found = self.diagnostics();
+            if !found.is_empty() {
+                let list: Vec<String> = found.iter().map(|d| format!("  {d}")).collect();
+                panic!(
+                    "mock-chat-server: the client did what the real server punishes silently \
+                     (deny_client_misuse):\n{}\n(seed {})",
+                    list.join("\n"),
+                    self.seed()
+                );
+            }
+        }
+    }
+}
+
+/// A gate holding the requests of one route; see
+/// [`MockChatServer::hold`]. Dropping it releases them.
+#[derive(Debug)]
+pub struct Hold {
+    gate: Arc<Gate>,
+    activity: Arc<Activity>,
+    route: Route,
+}
+
+impl Hold {
+    /// How many requests wait at the gate now.
+    pub fn waiting(&self) -> usize {
+        self.gate.waiting()
+    }
+
+    /// Lets the held requests (and later ones) go on.
+    pub fn release(self) {}
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        self.activity.open_gate(self.route, &self.gate);
     }
 }
 

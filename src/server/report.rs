@@ -5,12 +5,18 @@ use std::fmt::Write as _;
 use super::builder::SEED_ENV;
 use super::handle::SeedSource;
 use crate::chaos::JournalEntry;
+use crate::diagnostics::Diagnostic;
 
 /// How many journal entries the report prints.
 pub(crate) const ENTRIES: usize = 20;
 
 /// The report: the seed, the last journal entries, how to rerun.
-pub(crate) fn render(seed: u64, source: SeedSource, tail: &[JournalEntry]) -> String {
+pub(crate) fn render(
+    seed: u64,
+    source: SeedSource,
+    tail: &[JournalEntry],
+    diagnostics: &[Diagnostic],
+) -> String {
     let mut out = format!("\n--- mock-chat-server: this server's seed was {seed} ---\n");
     if tail.is_empty() {
         out.push_str("fault journal: empty\n");
@@ -18,6 +24,15 @@ pub(crate) fn render(seed: u64, source: SeedSource, tail: &[JournalEntry]) -> St
         let _ = writeln!(out, "last {} fault journal entries:", tail.len());
         for entry in tail {
             let _ = writeln!(out, "  {entry}");
+        }
+    }
+    if !diagnostics.is_empty() {
+        let _ = writeln!(
+            out,
+            "client diagnostics (what the real server would do silently):"
+        );
+        for d in diagnostics {
+            let _ = writeln!(out, "  {d}");
         }
     }
     // libtest names each test's thread after the test.

@@ -7,3 +7,4 @@ mod api;
 mod chaos;
 mod lifecycle;
 mod sse;
+mod toolkit;

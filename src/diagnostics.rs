@@ -1,0 +1,371 @@
+//! Client diagnostics: what the real server would do to a client silently,
+//! said out loud. A correct client produces none, under any preset.
+//!
+//! Knows nothing of HTTP: the HTTP layer reports what it saw (a POST with
+//! this key started or ended, a stream opened or ended) and this module
+//! applies the rules. Every time threshold is scaled by `time_scale`.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, FixedOffset};
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use crate::sync::{lock, Ring};
+
+/// How many diagnostics a server keeps (the oldest fall off).
+const CAPACITY: usize = 1_000;
+/// How many keys the retry rule follows at once.
+const KEYS_FOLLOWED: usize = 10_000;
+
+/// Which rule a client broke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum DiagnosticKind {
+    /// A key already stored came with another chat or text: the real server
+    /// answers an empty 200 and the second message is lost.
+    KeyReusedForDifferentMessage,
+    /// The same key on two connections that were both still open: the
+    /// client sends twice without waiting (not a retry of an abandoned
+    /// attempt).
+    ConcurrentSameKey,
+    /// The same key again within 10 ms of the previous answer, 3 or more
+    /// times in a row: a retry loop without backoff.
+    RetryWithoutBackoff,
+    /// A POST without `Idempotency-Key` (the real server answers 400).
+    MissingIdempotencyKey,
+    /// An SSE connection without `Last-Event-ID` opened within 1 s of the
+    /// server ending or cutting a stream that had delivered events: it gets
+    /// the whole log again.
+    ReconnectWithoutLastEventId,
+    /// More than 5 SSE connections within 1 s that no server end or cut
+    /// explains.
+    ReconnectStorm,
+}
+
+impl fmt::Display for DiagnosticKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self {
+            DiagnosticKind::KeyReusedForDifferentMessage => "key reused for a different message",
+            DiagnosticKind::ConcurrentSameKey => "same key on two open connections",
+            DiagnosticKind::RetryWithoutBackoff => "retry without backoff",
+            DiagnosticKind::MissingIdempotencyKey => "missing Idempotency-Key",
+            DiagnosticKind::ReconnectWithoutLastEventId => "reconnect without Last-Event-ID",
+            DiagnosticKind::ReconnectStorm => "reconnect storm",
+        };
+        f.write_str(name)
+    }
+}
+
+/// One thing the client did that the real server would punish silently.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Diagnostic {
+    /// The rule.
+    pub kind: DiagnosticKind,
+    /// When (the server's clock).
+    pub at: DateTime<FixedOffset>,
+    /// The [`RecordedRequest::seq`](crate::RecordedRequest::seq) of the
+    /// request that broke it.
+    pub request_seq: u64,
+    /// What happened and what the real server would do, in a sentence.
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "request #{}: {}: {}",
+            self.request_seq, self.kind, self.message
+        )
+    }
+}
+
+#[derive(Debug, Default)]
+struct KeyState {
+    /// POSTs with this key in flight (their connections still open).
+    in_flight: usize,
+    last_answer: Option<Instant>,
+    quick_retries: u32,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    keys: HashMap<String, KeyState>,
+    key_order: VecDeque<String>,
+    /// When the server last ended or cut a stream that had delivered events.
+    last_server_end: Option<Instant>,
+    /// Recent SSE connections no server end explains.
+    unexplained_opens: VecDeque<Instant>,
+}
+
+/// The diagnostics of one server.
+#[derive(Debug)]
+pub(crate) struct Diagnostics {
+    time_scale: f64,
+    found: Mutex<Ring<Diagnostic>>,
+    state: Mutex<State>,
+}
+
+/// Marks a POST in flight until dropped (hyper drops a request's future
+/// when its client goes away, so an abandoned attempt stops counting).
+#[derive(Debug)]
+pub(crate) struct InFlight {
+    diagnostics: Arc<Diagnostics>,
+    key: String,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut state = lock(&self.diagnostics.state);
+        if let Some(k) = state.keys.get_mut(&self.key) {
+            k.in_flight = k.in_flight.saturating_sub(1);
+        }
+    }
+}
+
+impl Diagnostics {
+    pub(crate) fn new(time_scale: f64) -> Self {
+        Diagnostics {
+            time_scale,
+            found: Mutex::new(Ring::new(CAPACITY)),
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    fn scaled(&self, ms: u64) -> Duration {
+        crate::clock::scale(Duration::from_millis(ms), self.time_scale)
+    }
+
+    fn report(
+        &self,
+        kind: DiagnosticKind,
+        at: DateTime<FixedOffset>,
+        request_seq: u64,
+        message: String,
+    ) {
+        let d = Diagnostic {
+            kind,
+            at,
+            request_seq,
+            message,
+        };
+        tracing::warn!(target: "mock_chat_server::diagnostics", "{d}");
+        lock(&self.found).push(d);
+    }
+
+    /// Everything found since start or reset.
+    pub(crate) fn all(&self) -> Vec<Diagnostic> {
+        lock(&self.found).iter().cloned().collect()
+    }
+
+    pub(crate) fn clear(&self) {
+        lock(&self.found).clear();
+        *lock(&self.state) = State::default();
+    }
+
+    /// A POST arrived. Returns the guard that keeps it in flight.
+    pub(crate) fn post_started(
+        self: &Arc<Self>,
+        key: Option<&str>,
+        at: DateTime<FixedOffset>,
+        request_seq: u64,
+    ) -> Option<InFlight> {
+        let Some(key) = key.filter(|k| !k.is_empty()) else {
+            self.report(
+                DiagnosticKind::MissingIdempotencyKey,
+                at,
+                request_seq,
+                "POST without an Idempotency-Key: the real server answers 400 and stores nothing"
+                    .into(),
+            );
+            return None;
+        };
+        let now = Instant::now();
+        let mut state = lock(&self.state);
+        if !state.keys.contains_key(key) {
+            state.key_order.push_back(key.to_string());
+            while state.key_order.len() > KEYS_FOLLOWED {
+                if let Some(old) = state.key_order.pop_front() {
+                    state.keys.remove(&old);
+                }
+            }
+        }
+        let quick = self.scaled(10);
+        let k = state.keys.entry(key.to_string()).or_default();
+        let concurrent = k.in_flight > 0;
+        k.in_flight += 1;
+        match k.last_answer {
+            Some(t) if now.duration_since(t) < quick => k.quick_retries += 1,
+            _ => k.quick_retries = 0,
+        }
+        let storm = k.quick_retries == 3;
+        drop(state);
+        if concurrent {
+            self.report(
+                DiagnosticKind::ConcurrentSameKey,
+                at,
+                request_seq,
+                format!(
+                    "key {key:?} sent again while an earlier request with it was still open: \
+                     the real server stores one and answers the other an empty 200"
+                ),
+            );
+        }
+        if storm {
+            self.report(
+                DiagnosticKind::RetryWithoutBackoff,
+                at,
+                request_seq,
+                format!("key {key:?} retried 3 times within 10 ms of each answer: back off between retries"),
+            );
+        }
+        Some(InFlight {
+            diagnostics: Arc::clone(self),
+            key: key.to_string(),
+        })
+    }
+
+    /// A POST with `key` was answered.
+    pub(crate) fn post_answered(&self, key: &str) {
+        if let Some(k) = lock(&self.state).keys.get_mut(key) {
+            k.last_answer = Some(Instant::now());
+        }
+    }
+
+    /// A known key came with another chat or text.
+    pub(crate) fn key_reused(&self, key: &str, at: DateTime<FixedOffset>, request_seq: u64) {
+        self.report(
+            DiagnosticKind::KeyReusedForDifferentMessage,
+            at,
+            request_seq,
+            format!(
+                "key {key:?} was already used for another message: the real server answers an \
+                 empty 200 and this message is lost"
+            ),
+        );
+    }
+
+    /// An SSE connection opened.
+    pub(crate) fn stream_opened(
+        &self,
+        has_last_event_id: bool,
+        at: DateTime<FixedOffset>,
+        request_seq: u64,
+    ) {
+        let now = Instant::now();
+        let window = self.scaled(1000);
+        let mut state = lock(&self.state);
+        let after_server_end = state
+            .last_server_end
+            .is_some_and(|t| now.duration_since(t) <= window);
+        if after_server_end {
+            state.last_server_end = None;
+            drop(state);
+            if !has_last_event_id {
+                self.report(
+                    DiagnosticKind::ReconnectWithoutLastEventId,
+                    at,
+                    request_seq,
+                    "reconnected without Last-Event-ID after the server ended the stream: the \
+                     real server replays its whole log again"
+                        .into(),
+                );
+            }
+            return;
+        }
+        state.unexplained_opens.push_back(now);
+        while state
+            .unexplained_opens
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > window)
+        {
+            state.unexplained_opens.pop_front();
+        }
+        let storm = state.unexplained_opens.len() == 6;
+        drop(state);
+        if storm {
+            self.report(
+                DiagnosticKind::ReconnectStorm,
+                at,
+                request_seq,
+                "more than 5 SSE connections within 1 s that no server end explains".into(),
+            );
+        }
+    }
+
+    /// The server ended or cut a stream after it delivered `delivered` events.
+    pub(crate) fn stream_ended_by_server(&self, delivered: u64) {
+        if delivered > 0 {
+            lock(&self.state).last_server_end = Some(Instant::now());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at() -> DateTime<FixedOffset> {
+        chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap()
+    }
+
+    fn kinds(d: &Diagnostics) -> Vec<DiagnosticKind> {
+        d.all().iter().map(|d| d.kind).collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrency_counts_only_open_attempts() {
+        let d = Arc::new(Diagnostics::new(1.0));
+        let first = d.post_started(Some("k"), at(), 1);
+        drop(first); // abandoned: its connection closed
+        let _second = d.post_started(Some("k"), at(), 2);
+        assert!(kinds(&d).is_empty());
+        let _third = d.post_started(Some("k"), at(), 3);
+        assert_eq!(kinds(&d), [DiagnosticKind::ConcurrentSameKey]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn quick_retries_are_reported_once_backoff_is_not() {
+        let d = Arc::new(Diagnostics::new(1.0));
+        for i in 0..4 {
+            drop(d.post_started(Some("k"), at(), i));
+            d.post_answered("k");
+        }
+        assert_eq!(kinds(&d), [DiagnosticKind::RetryWithoutBackoff]);
+        let d = Arc::new(Diagnostics::new(1.0));
+        for i in 0..6 {
+            drop(d.post_started(Some("k"), at(), i));
+            d.post_answered("k");
+            tokio::time::advance(Duration::from_millis(50)).await;
+        }
+        assert!(kinds(&d).is_empty());
+        drop(d.post_started(None, at(), 9));
+        assert_eq!(kinds(&d), [DiagnosticKind::MissingIdempotencyKey]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reconnects_after_a_server_end_need_last_event_id() {
+        let d = Diagnostics::new(1.0);
+        d.stream_ended_by_server(3);
+        d.stream_opened(true, at(), 1);
+        d.stream_ended_by_server(3);
+        d.stream_opened(false, at(), 2);
+        assert_eq!(kinds(&d), [DiagnosticKind::ReconnectWithoutLastEventId]);
+        d.stream_ended_by_server(0);
+        d.stream_opened(false, at(), 3);
+        assert_eq!(
+            kinds(&d).len(),
+            1,
+            "nothing delivered, nothing replayed twice"
+        );
+        for i in 0..6 {
+            d.stream_opened(true, at(), 10 + i);
+        }
+        assert_eq!(kinds(&d).last(), Some(&DiagnosticKind::ReconnectStorm));
+    }
+}

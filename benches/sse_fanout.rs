@@ -140,9 +140,11 @@ fn scenario() -> bool {
         let server = MockChatServer::builder()
             .seed(1)
             .bot(BotBehavior::Silent)
+            .stream_lifetime(None)
             .start()
             .await;
         let addr = server.address();
+        let chats: Vec<String> = server.chats().iter().map(|c| c.id.to_string()).collect();
         let base = Instant::now();
         let published: Arc<Vec<AtomicU64>> =
             Arc::new((0..events).map(|_| AtomicU64::new(0)).collect());
@@ -183,7 +185,7 @@ fn scenario() -> bool {
             let t0 = Instant::now();
             published[seq].store(base.elapsed().as_nanos() as u64, Ordering::Release);
             let a = conn
-                .post(&format!("/chats/{}/messages", 1 + seq % 4), &key, &body)
+                .post(&format!("/chats/{}/messages", chats[seq % 4]), &key, &body)
                 .await
                 .unwrap();
             assert_eq!(a.status, 200);
@@ -247,6 +249,7 @@ fn fanout_group(c: &mut Criterion) {
         let server = MockChatServer::builder()
             .seed(1)
             .bot(BotBehavior::Silent)
+            .stream_lifetime(None)
             .start()
             .await;
         for _ in 0..SUBSCRIBERS {
@@ -261,6 +264,7 @@ fn fanout_group(c: &mut Criterion) {
         server
     });
     let mut published = 0u64;
+    let john = server.chats()[0].id;
     let mut g = c.benchmark_group("sse_fanout");
     g.warm_up_time(Duration::from_secs(1));
     g.measurement_time(Duration::from_secs(5));
@@ -274,7 +278,7 @@ fn fanout_group(c: &mut Criterion) {
                     let target = published * SUBSCRIBERS;
                     let t0 = Instant::now();
                     server
-                        .inject_message(1, Author::User, format!("fanout-{published}"))
+                        .inject_message(&john, Author::User, format!("fanout-{published}"))
                         .unwrap();
                     loop {
                         let notified = notify.notified();

@@ -28,8 +28,8 @@ pub struct Conn {
 pub struct Answer {
     pub status: u16,
     pub body: Vec<u8>,
-    /// Whether the server sent `idempotent-replayed: true`.
-    pub replayed: bool,
+    /// A 200 with no body (the reference's answer to a known key).
+    pub empty: bool,
 }
 
 impl Conn {
@@ -93,7 +93,7 @@ impl Conn {
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "bad status line"))?;
         let mut len = 0usize;
-        let mut replayed = false;
+        let mut chunked = false;
         for line in head.split(|b| *b == b'\n') {
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             if let Some(v) = header_value(line, b"content-length") {
@@ -101,9 +101,12 @@ impl Conn {
                     .ok()
                     .and_then(|s| s.trim().parse().ok())
                     .unwrap_or(0);
-            } else if header_value(line, b"idempotent-replayed").is_some() {
-                replayed = true;
+            } else if header_value(line, b"transfer-encoding").is_some() {
+                chunked = true;
             }
+        }
+        if chunked {
+            return self.read_chunked(status, head_end).await;
         }
         let total = head_end + len;
         while self.filled < total {
@@ -121,8 +124,55 @@ impl Conn {
         self.filled -= total;
         Ok(Answer {
             status,
+            empty: body.is_empty(),
             body,
-            replayed,
+        })
+    }
+
+    /// Reads more bytes into the buffer.
+    async fn fill(&mut self) -> io::Result<()> {
+        if self.filled == self.buf.len() {
+            self.buf.resize(self.buf.len() * 2, 0);
+        }
+        let n = self.stream.read(&mut self.buf[self.filled..]).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        self.filled += n;
+        Ok(())
+    }
+
+    /// A chunked body (answers over Go's 2 KiB buffer are chunked).
+    async fn read_chunked(&mut self, status: u16, head_end: usize) -> io::Result<Answer> {
+        let mut body = Vec::new();
+        let mut at = head_end;
+        loop {
+            let eol = loop {
+                if let Some(i) = find(&self.buf[at..self.filled], b"\r\n") {
+                    break at + i;
+                }
+                self.fill().await?;
+            };
+            let size = std::str::from_utf8(&self.buf[at..eol])
+                .ok()
+                .and_then(|s| usize::from_str_radix(s.trim(), 16).ok())
+                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "bad chunk size"))?;
+            let end = eol + 2 + size + 2;
+            while self.filled < end {
+                self.fill().await?;
+            }
+            body.extend_from_slice(&self.buf[eol + 2..eol + 2 + size]);
+            at = end;
+            if size == 0 {
+                break;
+            }
+        }
+        self.buf.copy_within(at..self.filled, 0);
+        self.filled -= at;
+        Ok(Answer {
+            status,
+            empty: body.is_empty(),
+            body,
         })
     }
 }

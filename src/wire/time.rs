@@ -3,7 +3,7 @@ use chrono::{DateTime, FixedOffset, SecondsFormat};
 pub(crate) fn format_rfc3339_nano(t: &DateTime<FixedOffset>) -> String {
     let s = t.to_rfc3339_opts(SecondsFormat::Nanos, true);
     // trim trailing zeros of the fraction
-    let (main, off) = match s.rfind(|c| c == 'Z' || c == '+' || c == '-') {
+    let (main, off) = match s.rfind(['Z', '+', '-']) {
         Some(i) if i > 19 => s.split_at(i),
         _ => (s.as_str(), ""),
     };

@@ -234,7 +234,7 @@ async fn the_reference_preset_answers_only_what_the_reference_answers() {
     );
     assert!(statuses[&200] > 240, "{statuses:?}");
     assert!(
-        statuses.get(&503).is_some() && statuses.get(&504).is_some(),
+        statuses.contains_key(&503) && statuses.contains_key(&504),
         "{statuses:?}"
     );
 }

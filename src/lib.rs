@@ -75,6 +75,7 @@ mod chaos;
 mod clock;
 mod diagnostics;
 mod events;
+pub mod explore;
 mod fixtures;
 mod http;
 mod model;
@@ -87,8 +88,9 @@ mod wire;
 
 pub use bot::{BotBehavior, BotFn, DEFAULT_LINES};
 pub use chaos::{
-    Delay, EntryKind, Fault, FaultPlan, JournalEntry, JsonRoute, PlanError, Route, RouteFaults,
-    StreamFaults,
+    Delay, EntryKind, Fault, FaultPlan, FaultScript, JournalEntry, JsonRoute, PlanError, Route,
+    RouteFaults, ScriptError, ScriptedCopies, ScriptedRequest, ScriptedStream, StreamFaults,
+    SCRIPT_ENV,
 };
 pub use clock::Clock;
 pub use diagnostics::{Diagnostic, DiagnosticKind};

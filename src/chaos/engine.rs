@@ -9,6 +9,7 @@ use std::time::Duration;
 use rand::Rng;
 
 use super::journal::Journal;
+use super::script::{ms, FaultScript, ScriptedCopies, ScriptedRequest, ScriptedStream};
 use super::{EntryKind, Fault, FaultPlan, JournalEntry, JsonRoute, Route};
 use crate::model::MessageId;
 use crate::seeded::{rng_at, stable_hash, Stream};
@@ -64,12 +65,19 @@ pub(crate) struct Published {
     pub(crate) event_ids: Vec<u64>,
 }
 
+/// How many non-calm decisions a run's recorded script keeps.
+const MAX_RECORDED: usize = 100_000;
+
 /// The chaos engine.
 #[derive(Debug)]
 pub(crate) struct Chaos {
     seed: u64,
     time_scale: f64,
     plan: RwLock<Arc<FaultPlan>>,
+    /// Replaying a script: its decisions, every other one calm.
+    script: Option<FaultScript>,
+    /// The non-calm decisions made since start or reset.
+    recorded: Mutex<FaultScript>,
     counters: [AtomicU64; 4],
     forced: Mutex<[VecDeque<Fault>; 4]>,
     forced_copies: Mutex<VecDeque<u32>>,
@@ -81,12 +89,18 @@ impl Chaos {
         seed: u64,
         time_scale: f64,
         plan: FaultPlan,
+        script: Option<FaultScript>,
         journal_capacity: usize,
     ) -> Self {
         Chaos {
             seed,
             time_scale,
             plan: RwLock::new(Arc::new(plan)),
+            script,
+            recorded: Mutex::new(FaultScript {
+                seed: Some(seed),
+                ..FaultScript::new()
+            }),
             counters: Default::default(),
             forced: Mutex::new(Default::default()),
             forced_copies: Mutex::new(VecDeque::new()),
@@ -140,6 +154,22 @@ impl Chaos {
         *lock(&self.forced) = Default::default();
         lock(&self.forced_copies).clear();
         lock(&self.journal).clear();
+        *lock(&self.recorded) = FaultScript {
+            seed: Some(self.seed),
+            ..FaultScript::new()
+        };
+    }
+
+    /// The non-calm decisions since start or reset, as a script.
+    pub(crate) fn recorded(&self) -> FaultScript {
+        lock(&self.recorded).clone()
+    }
+
+    fn record(&self, f: impl FnOnce(&mut FaultScript)) {
+        let mut r = lock(&self.recorded);
+        if r.len() < MAX_RECORDED {
+            f(&mut r);
+        }
     }
 
     fn next_k(&self, route: Route) -> u64 {
@@ -153,21 +183,45 @@ impl Chaos {
     /// Draws the fate of the next request on a JSON route and journals it.
     pub(crate) fn decide(&self, route: JsonRoute, line: RequestLine<'_>) -> Decision {
         let k = self.next_k(route.route());
-        let plan = self.plan();
-        let faults = plan.route(route);
         let (mut latency_before, mut latency_after, mut fault) =
             (Duration::ZERO, Duration::ZERO, None);
-        if !faults.is_calm() {
-            let stream = Stream::Route0 as u64 + route.route().index() as u64;
-            let mut rng = rng_at(self.seed, stream, 0, k);
-            latency_before = self.scale(faults.latency_before.draw(&mut rng));
-            fault = pick(faults, rng.gen());
-            latency_after = self.scale(faults.latency_after.draw(&mut rng));
+        match &self.script {
+            Some(script) => {
+                if let Some(r) = script.request(route, k) {
+                    latency_before = Duration::from_millis(r.latency_before_ms);
+                    latency_after = Duration::from_millis(r.latency_after_ms);
+                    fault = r.fault;
+                }
+            }
+            None => {
+                let plan = self.plan();
+                let faults = plan.route(route);
+                if !faults.is_calm() {
+                    let stream = Stream::Route0 as u64 + route.route().index() as u64;
+                    let mut rng = rng_at(self.seed, stream, 0, k);
+                    latency_before = faults.latency_before.draw(&mut rng);
+                    fault = pick(faults, rng.gen());
+                    latency_after = faults.latency_after.draw(&mut rng);
+                }
+            }
         }
         let forced = self.pop_forced(route.route());
         if forced.is_some() {
             fault = forced;
         }
+        if fault.is_some() || !latency_before.is_zero() || !latency_after.is_zero() {
+            self.record(|s| {
+                s.requests.push(ScriptedRequest {
+                    route,
+                    k,
+                    fault,
+                    latency_before_ms: ms(latency_before),
+                    latency_after_ms: ms(latency_after),
+                })
+            });
+        }
+        let latency_before = self.scale(latency_before);
+        let latency_after = self.scale(latency_after);
         if let Some(Fault::Timeout { after }) = fault {
             fault = Some(Fault::Timeout {
                 after: self.scale(after),
@@ -180,8 +234,8 @@ impl Chaos {
             idempotency_key: line.key.map(str::to_string),
             fault,
             forced: forced.is_some(),
-            latency_before_ms: millis(latency_before),
-            latency_after_ms: millis(latency_after),
+            latency_before_ms: ms(latency_before),
+            latency_after_ms: ms(latency_after),
             ..JournalEntry::blank(EntryKind::Request, route.route())
         });
         Decision {
@@ -195,10 +249,17 @@ impl Chaos {
     /// Draws the fate of the next SSE connection and journals it.
     pub(crate) fn decide_stream(&self, line: RequestLine<'_>) -> StreamDecision {
         let k = self.next_k(Route::Events);
-        let plan = self.plan();
-        let mut rng = rng_at(self.seed, Stream::Events as u64, 0, k);
-        let mut cut_after = geometric(&mut rng, plan.events.stream_disconnect);
-        let mut end_after = geometric(&mut rng, plan.events.stream_end);
+        let (mut cut_after, mut end_after) = match &self.script {
+            Some(script) => script
+                .stream(k)
+                .map_or((None, None), |s| (s.cut_after, s.end_after)),
+            None => {
+                let plan = self.plan();
+                let mut rng = rng_at(self.seed, Stream::Events as u64, 0, k);
+                let cut = geometric(&mut rng, plan.events.stream_disconnect);
+                (cut, geometric(&mut rng, plan.events.stream_end))
+            }
+        };
         let forced = self.pop_forced(Route::Events);
         match forced {
             Some(Fault::StreamDisconnect) => (cut_after, end_after) = (Some(1), None),
@@ -210,6 +271,15 @@ impl Chaos {
             (Some(c), Some(e)) if e < c => cut_after = None,
             (Some(_), Some(_)) => end_after = None,
             _ => {}
+        }
+        if cut_after.is_some() || end_after.is_some() {
+            self.record(|s| {
+                s.streams.push(ScriptedStream {
+                    k,
+                    cut_after,
+                    end_after,
+                })
+            });
         }
         let fault = forced.or(match (cut_after, end_after) {
             (Some(_), _) => Some(Fault::StreamDisconnect),
@@ -236,10 +306,29 @@ impl Chaos {
     /// a forced count if one is queued, else a pure function of
     /// `(seed, key)` under the plan's `copies`.
     pub(crate) fn copies_for(&self, key: &str) -> Copies {
+        let copies = self.draw_copies(key);
+        if copies.count > 1 {
+            self.record(|s| {
+                s.copies.push(ScriptedCopies {
+                    key: key.to_string(),
+                    copies: copies.count,
+                })
+            });
+        }
+        copies
+    }
+
+    fn draw_copies(&self, key: &str) -> Copies {
         if let Some(count) = lock(&self.forced_copies).pop_front() {
             return Copies {
                 count,
                 forced: true,
+            };
+        }
+        if let Some(script) = &self.script {
+            return Copies {
+                count: script.copies_of(key).unwrap_or(1),
+                forced: false,
             };
         }
         let plan = self.plan();
@@ -296,10 +385,6 @@ impl Chaos {
     }
 }
 
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
 /// The exclusive fault a uniform draw `u` in [0, 1) lands on.
 fn pick(faults: &super::RouteFaults, u: f64) -> Option<Fault> {
     let kinds = [
@@ -348,8 +433,8 @@ mod tests {
 
     #[test]
     fn decisions_depend_only_on_seed_route_and_k() {
-        let a = Chaos::new(9, 1.0, FaultPlan::hostile(), 100);
-        let b = Chaos::new(9, 1.0, FaultPlan::hostile(), 100);
+        let a = Chaos::new(9, 1.0, FaultPlan::hostile(), None, 100);
+        let b = Chaos::new(9, 1.0, FaultPlan::hostile(), None, 100);
         // Interleaving other routes on `b` must not change GetChats' draws.
         for _ in 0..50 {
             let da = a.decide(JsonRoute::GetChats, line());
@@ -364,7 +449,7 @@ mod tests {
 
     #[test]
     fn the_reference_rates_come_out() {
-        let c = Chaos::new(1, 1.0, FaultPlan::reference(), 10);
+        let c = Chaos::new(1, 1.0, FaultPlan::reference(), None, 10);
         let (mut n503, mut n504, n) = (0, 0, 20_000);
         for _ in 0..n {
             match c.decide(JsonRoute::GetMessages, line()).fault {
@@ -381,7 +466,7 @@ mod tests {
 
     #[test]
     fn copies_follow_the_reference_distribution_and_the_key() {
-        let c = Chaos::new(3, 1.0, FaultPlan::reference(), 10);
+        let c = Chaos::new(3, 1.0, FaultPlan::reference(), None, 10);
         let mut counts = [0u32; 4];
         for i in 0..9000 {
             let key = format!("key-{i}");
@@ -398,7 +483,7 @@ mod tests {
 
     #[test]
     fn forced_faults_are_fifo_once_and_bounded() {
-        let c = Chaos::new(1, 0.5, FaultPlan::none(), 10);
+        let c = Chaos::new(1, 0.5, FaultPlan::none(), None, 10);
         assert!(c.force(Route::GetChats, Fault::Unavailable));
         assert!(c.force(Route::GetChats, Fault::timeout()));
         assert_eq!(
@@ -419,8 +504,33 @@ mod tests {
     }
 
     #[test]
+    fn a_recorded_script_replays_the_same_decisions_and_nothing_else() {
+        let drawn = Chaos::new(5, 1.0, FaultPlan::hostile(), None, 100);
+        let mut first = Vec::new();
+        for _ in 0..40 {
+            let d = drawn.decide(JsonRoute::PostMessage, line());
+            first.push((d.fault, d.latency_before, d.latency_after));
+        }
+        let c1 = drawn.copies_for("some-key");
+        let script = drawn.recorded();
+        assert!(!script.is_empty());
+        let replay = Chaos::new(999, 1.0, FaultPlan::none(), Some(script), 100);
+        for want in &first {
+            let d = replay.decide(JsonRoute::PostMessage, line());
+            assert_eq!(&(d.fault, d.latency_before, d.latency_after), want);
+        }
+        assert_eq!(replay.copies_for("some-key").count, c1.count);
+        assert_eq!(
+            replay.copies_for("other").count,
+            1,
+            "not in the script: calm"
+        );
+        assert_eq!(replay.decide(JsonRoute::GetChats, line()).fault, None);
+    }
+
+    #[test]
     fn stream_cuts_and_ends_come_first_come_served() {
-        let c = Chaos::new(1, 1.0, FaultPlan::none(), 10);
+        let c = Chaos::new(1, 1.0, FaultPlan::none(), None, 10);
         assert!(c.force(Route::Events, Fault::StreamEnd));
         let d = c.decide_stream(line());
         assert_eq!((d.cut_after, d.end_after), (None, Some(1)));

@@ -10,6 +10,7 @@
 //! - [`fault`]: the fault catalogue and delays;
 //! - [`plan`]: per-route probabilities, presets and validation;
 //! - [`journal`]: the bounded record of every decision;
+//! - [`script`]: a run's decisions, explicit and replayable;
 //! - [`engine`]: draws decisions, holds forced faults and the journal.
 
 pub(crate) mod engine;
@@ -17,8 +18,13 @@ mod fault;
 mod journal;
 mod plan;
 mod route;
+mod script;
 
 pub use fault::{Delay, Fault};
 pub use journal::{EntryKind, JournalEntry};
 pub use plan::{FaultPlan, PlanError, RouteFaults, StreamFaults};
 pub use route::{JsonRoute, Route};
+pub(crate) use script::Unit;
+pub use script::{
+    FaultScript, ScriptError, ScriptedCopies, ScriptedRequest, ScriptedStream, SCRIPT_ENV,
+};

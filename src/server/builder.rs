@@ -11,7 +11,7 @@ use super::transport::{self, Limits};
 use crate::app::{App, AppParts};
 use crate::bot::{self, BotBehavior};
 use crate::chaos::engine::Chaos;
-use crate::chaos::{Delay, FaultPlan, PlanError};
+use crate::chaos::{Delay, FaultPlan, FaultScript, PlanError, SCRIPT_ENV};
 use crate::clock::{Clock, Ticker};
 use crate::events::{DuplicateIds, EventHub, Replay};
 use crate::fixtures::ChatFixture;
@@ -49,6 +49,9 @@ pub enum StartError {
         "start() must be called inside a tokio runtime (use #[tokio::test], or start_blocking())"
     )]
     NoRuntime,
+    /// The script of `MOCK_CHAT_SCRIPT` cannot be read.
+    #[error("{SCRIPT_ENV}: {0}")]
+    InvalidScript(String),
     /// The background runtime of `start_blocking()` could not be created.
     #[error("cannot create the background runtime: {0}")]
     Runtime(std::io::Error),
@@ -98,6 +101,7 @@ pub struct MockChatServerBuilder {
     max_connections: usize,
     header_timeout: Duration,
     deny_misuse: bool,
+    script: Option<FaultScript>,
 }
 
 impl Default for MockChatServerBuilder {
@@ -128,6 +132,7 @@ impl Default for MockChatServerBuilder {
             max_connections: 4096,
             header_timeout: Duration::from_secs(30),
             deny_misuse: false,
+            script: None,
         }
     }
 }
@@ -303,9 +308,39 @@ impl MockChatServerBuilder {
         self
     }
 
-    fn resolve_seed(&self) -> Result<(u64, SeedSource), StartError> {
+    /// Replays `script` instead of drawing from the plan: its decisions
+    /// exactly, every other one calm (see [`FaultScript`]). Without it,
+    /// `MOCK_CHAT_SCRIPT=path/to/script.json` does the same. The script's
+    /// seed is used when neither the builder nor `MOCK_CHAT_SEED` gives one.
+    pub fn script(mut self, script: FaultScript) -> Self {
+        self.script = Some(script);
+        self
+    }
+
+    fn resolve_script(&self) -> Result<Option<FaultScript>, StartError> {
+        if self.script.is_some() {
+            return Ok(self.script.clone());
+        }
+        match std::env::var(SCRIPT_ENV) {
+            Ok(path) if !path.trim().is_empty() => {
+                let text = std::fs::read_to_string(path.trim())
+                    .map_err(|e| StartError::InvalidScript(format!("{path}: {e}")))?;
+                FaultScript::from_json(&text)
+                    .map(Some)
+                    .map_err(|e| StartError::InvalidScript(format!("{path}: {e}")))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn resolve_seed(&self, script: Option<&FaultScript>) -> Result<(u64, SeedSource), StartError> {
         if let Some(seed) = self.seed {
             return Ok((seed, SeedSource::Builder));
+        }
+        if std::env::var(SEED_ENV).map_or(true, |v| v.trim().is_empty()) {
+            if let Some(seed) = script.and_then(|s| s.seed) {
+                return Ok((seed, SeedSource::Script));
+            }
         }
         match std::env::var(SEED_ENV) {
             Ok(v) if !v.trim().is_empty() => v
@@ -336,7 +371,8 @@ impl MockChatServerBuilder {
             return Err(StartError::InvalidTimeScale(self.time_scale));
         }
         self.faults.validate()?;
-        let (seed, seed_source) = self.resolve_seed()?;
+        let script = self.resolve_script()?;
+        let (seed, seed_source) = self.resolve_seed(script.as_ref())?;
         let bind_error = |source| StartError::Bind {
             addr: self.bind,
             source,
@@ -362,7 +398,13 @@ impl MockChatServerBuilder {
                 self.subscriber_lag,
                 self.duplicate_ids,
             )),
-            chaos: Chaos::new(seed, self.time_scale, self.faults, self.journal_capacity),
+            chaos: Chaos::new(
+                seed,
+                self.time_scale,
+                self.faults,
+                script,
+                self.journal_capacity,
+            ),
             ticker,
             records: Records::new(self.request_log_capacity),
             bot: self.bot,

@@ -17,7 +17,7 @@ use super::report;
 use super::wait::{self, WaitTimeout};
 use crate::activity::{Activity, Gate};
 use crate::app::App;
-use crate::chaos::{Fault, FaultPlan, JournalEntry, PlanError, Route};
+use crate::chaos::{Fault, FaultPlan, FaultScript, JournalEntry, PlanError, Route};
 use crate::diagnostics::Diagnostic;
 use crate::events::{Read, Start};
 use crate::model::{Author, Chat, ChatId, Message};
@@ -37,6 +37,7 @@ pub enum HandleError {
 pub(crate) enum SeedSource {
     Builder,
     Env,
+    Script,
     Random,
 }
 
@@ -71,6 +72,7 @@ pub struct MockChatServer {
     stopped: Stopped,
     wait_timeout_ms: AtomicU64,
     deny_misuse: bool,
+    report_on_panic: std::sync::atomic::AtomicBool,
 }
 
 /// The default time limit of every wait (real time).
@@ -100,6 +102,7 @@ impl MockChatServer {
             stopped,
             wait_timeout_ms: AtomicU64::new(DEFAULT_WAIT.as_millis() as u64),
             deny_misuse,
+            report_on_panic: std::sync::atomic::AtomicBool::new(true),
         }
     }
 
@@ -232,6 +235,22 @@ impl MockChatServer {
     /// The fault journal (the most recent entries, bounded).
     pub fn journal(&self) -> Vec<JournalEntry> {
         self.app.chaos().journal()
+    }
+
+    /// The chaos decisions of the run so far (since start or reset), as an
+    /// explicit script that [`script`](MockChatServerBuilder::script)
+    /// replays exactly.
+    pub fn fault_script(&self) -> FaultScript {
+        self.app.chaos().recorded()
+    }
+
+    pub(crate) fn app(&self) -> &Arc<App> {
+        &self.app
+    }
+
+    /// No report on a panic (the explorer reports for itself).
+    pub(crate) fn quiet_report(&self) {
+        self.report_on_panic.store(false, Ordering::Relaxed);
     }
 
     /// Every request received (the most recent, bounded), admin calls
@@ -481,7 +500,7 @@ impl MockChatServer {
 
 impl Drop for MockChatServer {
     fn drop(&mut self) {
-        if std::thread::panicking() {
+        if std::thread::panicking() && self.report_on_panic.load(Ordering::Relaxed) {
             eprint!(
                 "\n--- mock-chat-server: the test panicked ---{}",
                 self.reproduction_report()

@@ -49,7 +49,7 @@ pub(crate) fn render(
                 "(the seed is fixed by the builder's .seed({seed}): a plain rerun reproduces too)"
             );
         }
-        SeedSource::Env | SeedSource::Random => {}
+        SeedSource::Env | SeedSource::Script | SeedSource::Random => {}
     }
     out
 }

@@ -6,6 +6,7 @@ mod common;
 mod admin;
 mod api;
 mod chaos;
+mod explore;
 mod lifecycle;
 mod sse;
 mod toolkit;

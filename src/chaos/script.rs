@@ -1,0 +1,272 @@
+//! Fault scripts: the explicit decisions of a run, replayable exactly.
+//!
+//! A run's script lists every non-calm decision: per JSON route and `k`, the
+//! fault and the delays; per published message (by idempotency key), its
+//! copy count; per SSE connection `k`, when it was cut or ended. Replaying
+//! a script (`builder().script(..)` or `MOCK_CHAT_SCRIPT=file.json`) makes
+//! exactly those decisions, and every decision not in it calm.
+//!
+//! The JSON form is stable (`"version": 1`):
+//!
+//! ```json
+//! {
+//!   "version": 1,
+//!   "seed": 42,
+//!   "requests": [
+//!     {"route": "post_message", "k": 3, "fault": {"kind": "drop_after_commit"},
+//!      "latency_before_ms": 0, "latency_after_ms": 120}
+//!   ],
+//!   "copies": [{"key": "msg-7", "copies": 3}],
+//!   "streams": [{"k": 1, "cut_after": 7}]
+//! }
+//! ```
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Fault, JsonRoute};
+
+/// The environment variable naming a script file for a builder that has
+/// none.
+pub const SCRIPT_ENV: &str = "MOCK_CHAT_SCRIPT";
+
+/// One request's decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScriptedRequest {
+    /// The route.
+    pub route: JsonRoute,
+    /// The route's request count (from 0) this decision is for.
+    pub k: u64,
+    /// The fault, if any (a timeout's `after_ms` unscaled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<Fault>,
+    /// Delay before handling, unscaled.
+    #[serde(default)]
+    pub latency_before_ms: u64,
+    /// Delay after handling, unscaled.
+    #[serde(default)]
+    pub latency_after_ms: u64,
+}
+
+/// How many times one message is delivered on SSE.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScriptedCopies {
+    /// The message's idempotency key.
+    pub key: String,
+    /// Deliveries (2 or more: 1 is calm).
+    pub copies: u32,
+}
+
+/// One SSE connection's fate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScriptedStream {
+    /// The connection's count (from 0) since start or reset.
+    pub k: u64,
+    /// Cut (transport error) after this many delivered events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cut_after: Option<u64>,
+    /// Ended cleanly after this many delivered events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_after: Option<u64>,
+}
+
+/// The explicit chaos decisions of a run; see the [module docs](self).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultScript {
+    /// Format version (1).
+    #[serde(default = "one")]
+    pub version: u32,
+    /// The seed of the run (ids, bot delays and lines still come from it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// Request decisions.
+    #[serde(default)]
+    pub requests: Vec<ScriptedRequest>,
+    /// Copy counts.
+    #[serde(default)]
+    pub copies: Vec<ScriptedCopies>,
+    /// Stream cuts and ends.
+    #[serde(default)]
+    pub streams: Vec<ScriptedStream>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// Why a script could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a valid fault script: {0}")]
+pub struct ScriptError(String);
+
+/// One non-calm decision of a script, for shrinking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Unit {
+    Request(ScriptedRequest),
+    Copies(ScriptedCopies),
+    Stream(ScriptedStream),
+}
+
+impl FaultScript {
+    /// An empty script: every decision calm.
+    pub fn new() -> Self {
+        FaultScript {
+            version: 1,
+            ..FaultScript::default()
+        }
+    }
+
+    /// The number of non-calm decisions.
+    pub fn len(&self) -> usize {
+        self.requests.len() + self.copies.len() + self.streams.len()
+    }
+
+    /// Whether every decision is calm.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The stable JSON form (see the [module docs](self)).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// Reads the JSON form.
+    pub fn from_json(json: &str) -> Result<Self, ScriptError> {
+        let script: FaultScript =
+            serde_json::from_str(json).map_err(|e| ScriptError(e.to_string()))?;
+        if script.version != 1 {
+            return Err(ScriptError(format!("unknown version {}", script.version)));
+        }
+        Ok(script)
+    }
+
+    pub(crate) fn request(&self, route: JsonRoute, k: u64) -> Option<&ScriptedRequest> {
+        self.requests.iter().find(|r| r.route == route && r.k == k)
+    }
+
+    pub(crate) fn copies_of(&self, key: &str) -> Option<u32> {
+        self.copies.iter().find(|c| c.key == key).map(|c| c.copies)
+    }
+
+    pub(crate) fn stream(&self, k: u64) -> Option<&ScriptedStream> {
+        self.streams.iter().find(|s| s.k == k)
+    }
+
+    pub(crate) fn units(&self) -> Vec<Unit> {
+        let mut out: Vec<Unit> = self.requests.iter().cloned().map(Unit::Request).collect();
+        out.extend(self.copies.iter().cloned().map(Unit::Copies));
+        out.extend(self.streams.iter().cloned().map(Unit::Stream));
+        out
+    }
+
+    pub(crate) fn from_units(seed: Option<u64>, units: &[Unit]) -> Self {
+        let mut s = FaultScript {
+            seed,
+            ..FaultScript::new()
+        };
+        for u in units {
+            match u {
+                Unit::Request(r) => s.requests.push(r.clone()),
+                Unit::Copies(c) => s.copies.push(c.clone()),
+                Unit::Stream(st) => s.streams.push(st.clone()),
+            }
+        }
+        s
+    }
+}
+
+fn route_word(route: JsonRoute) -> &'static str {
+    match route {
+        JsonRoute::GetChats => "GET /chats",
+        JsonRoute::GetMessages => "GET messages",
+        JsonRoute::PostMessage => "POST",
+    }
+}
+
+impl fmt::Display for ScriptedRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} #{}: ", route_word(self.route), self.k + 1)?;
+        let mut parts = Vec::new();
+        if let Some(fault) = &self.fault {
+            parts.push(fault.describe());
+        }
+        if self.latency_before_ms > 0 {
+            parts.push(format!("{} ms before", self.latency_before_ms));
+        }
+        if self.latency_after_ms > 0 {
+            parts.push(format!("{} ms after", self.latency_after_ms));
+        }
+        f.write_str(&parts.join(", "))
+    }
+}
+
+impl fmt::Display for FaultScript {
+    /// The decisions in words, one per line (`POST #3: dropped after commit`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_empty() {
+            return f.write_str("no faults (every decision calm)");
+        }
+        let mut lines: Vec<String> = self.requests.iter().map(|r| r.to_string()).collect();
+        for c in &self.copies {
+            lines.push(format!(
+                "SSE: message with key {:?} delivered {} times",
+                c.key, c.copies
+            ));
+        }
+        for s in &self.streams {
+            if let Some(n) = s.cut_after {
+                lines.push(format!(
+                    "SSE connection #{}: stream cut after event {n}",
+                    s.k + 1
+                ));
+            }
+            if let Some(n) = s.end_after {
+                lines.push(format!(
+                    "SSE connection #{}: stream ended after event {n}",
+                    s.k + 1
+                ));
+            }
+        }
+        f.write_str(&lines.join("\n"))
+    }
+}
+
+/// Milliseconds of a duration, saturating.
+pub(crate) fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_json_form_round_trips_and_reads_in_words() {
+        let mut s = FaultScript::new();
+        s.seed = Some(42);
+        s.requests.push(ScriptedRequest {
+            route: JsonRoute::PostMessage,
+            k: 2,
+            fault: Some(Fault::DropAfterCommit),
+            latency_before_ms: 0,
+            latency_after_ms: 0,
+        });
+        s.streams.push(ScriptedStream {
+            k: 0,
+            cut_after: Some(7),
+            end_after: None,
+        });
+        assert_eq!(FaultScript::from_json(&s.to_json()).unwrap(), s);
+        assert_eq!(s.len(), 2);
+        assert_eq!(
+            s.to_string(),
+            "POST #3: dropped after commit\nSSE connection #1: stream cut after event 7"
+        );
+        assert!(FaultScript::from_json(r#"{"version":2}"#).is_err());
+        assert!(FaultScript::from_json("{}").unwrap().is_empty());
+    }
+}

@@ -282,7 +282,7 @@ impl Explore {
     /// Runs every seed, then shrinks each distinct failure.
     pub async fn run(self) -> ExploreReport {
         let started = Instant::now();
-        let (seeds, fixed_script) = self.from_env();
+        let (seeds, fixed_script) = self.seeds_and_script();
         let this = &self;
         let mut outcomes: Vec<(u64, Run)> = futures::stream::iter(seeds.iter().copied())
             .map(|seed| {
@@ -332,7 +332,7 @@ impl Explore {
 
     /// `MOCK_CHAT_SEED` narrows the seeds to one; `MOCK_CHAT_SCRIPT` runs
     /// that script (with its seed).
-    fn from_env(&self) -> (Vec<u64>, Option<FaultScript>) {
+    fn seeds_and_script(&self) -> (Vec<u64>, Option<FaultScript>) {
         let script = std::env::var(SCRIPT_ENV)
             .ok()
             .filter(|p| !p.trim().is_empty())

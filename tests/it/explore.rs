@@ -60,12 +60,15 @@ async fn send_one(server: &MockChatServer, chat: &Chat, i: usize, bug: Bug) -> R
     let mut backoff = Duration::from_millis(1);
     for attempt in 0..50 {
         match try_post(server, chat, &key, &text).await {
-            Some(r) if r.status == 200 && !r.body.is_empty() => {
-                if serde_json::from_slice::<Message>(&r.body).is_ok() {
-                    return Ok(());
-                }
-                // A truncated body: stored, but unreadable. Retry the key.
+            Some(r)
+                if r.status == 200
+                    && !r.body.is_empty()
+                    && serde_json::from_slice::<Message>(&r.body).is_ok() =>
+            {
+                return Ok(());
             }
+            // A truncated body: stored, but unreadable. Retry the key.
+            Some(r) if r.status == 200 && !r.body.is_empty() => {}
             Some(r) if r.status == 200 => {
                 if bug == Bug::DoubleSendOnEmpty200 {
                     key = format!("key-{i}-again-{attempt}");

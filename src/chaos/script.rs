@@ -190,17 +190,15 @@ fn route_word(route: JsonRoute) -> &'static str {
 impl fmt::Display for ScriptedRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} #{}: ", route_word(self.route), self.k + 1)?;
-        let mut parts = Vec::new();
-        if let Some(fault) = &self.fault {
-            parts.push(fault.describe());
+        match &self.fault {
+            Some(fault) => f.write_str(&fault.describe())?,
+            None => f.write_str("delayed")?,
         }
-        if self.latency_before_ms > 0 {
-            parts.push(format!("{} ms before", self.latency_before_ms));
+        let (before, after) = (self.latency_before_ms, self.latency_after_ms);
+        if before > 0 || after > 0 {
+            write!(f, " (delays {before} ms before, {after} ms after; unscaled)")?;
         }
-        if self.latency_after_ms > 0 {
-            parts.push(format!("{} ms after", self.latency_after_ms));
-        }
-        f.write_str(&parts.join(", "))
+        Ok(())
     }
 }
 

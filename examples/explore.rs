@@ -52,7 +52,11 @@ async fn scenario(server: MockChatServer, buggy: bool) -> Result<(), String> {
     }
     server.settle().await.map_err(|e| e.to_string())?;
     for text in ["one", "two", "three"] {
-        let n = server.messages(&chat.id).iter().filter(|m| m.text == text).count();
+        let n = server
+            .messages(&chat.id)
+            .iter()
+            .filter(|m| m.text == text)
+            .count();
         if n != 1 {
             return Err(format!("{text:?} was stored {n} times"));
         }
@@ -64,7 +68,11 @@ async fn scenario(server: MockChatServer, buggy: bool) -> Result<(), String> {
 async fn main() {
     for (name, buggy) in [("correct client", false), ("buggy client", true)] {
         let report = Explore::new(move |server: MockChatServer| scenario(server, buggy))
-            .builder(MockChatServer::builder().faults(FaultPlan::hostile()).time_scale(0.001))
+            .builder(
+                MockChatServer::builder()
+                    .faults(FaultPlan::hostile())
+                    .time_scale(0.001),
+            )
             .seeds(0..200)
             .concurrency(4)
             .run()

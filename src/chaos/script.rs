@@ -196,7 +196,10 @@ impl fmt::Display for ScriptedRequest {
         }
         let (before, after) = (self.latency_before_ms, self.latency_after_ms);
         if before > 0 || after > 0 {
-            write!(f, " (delays {before} ms before, {after} ms after; unscaled)")?;
+            write!(
+                f,
+                " (delays {before} ms before, {after} ms after; unscaled)"
+            )?;
         }
         Ok(())
     }

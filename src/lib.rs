@@ -102,3 +102,8 @@ pub use server::{
     HandleError, Hold, MessageStream, MockChatServer, MockChatServerBuilder, StartError,
     WaitTimeout, SEED_ENV,
 };
+
+/// The README's examples, run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -8,5 +8,6 @@ mod api;
 mod chaos;
 mod explore;
 mod lifecycle;
+mod readme;
 mod sse;
 mod toolkit;

@@ -174,15 +174,15 @@ impl FaultPlan {
             timeout: 0.95 * 0.05,
             ..RouteFaults::default()
         };
+        let events = StreamFaults {
+            copies: vec![1.0 / 3.0, 4.0 / 9.0, 2.0 / 9.0],
+            ..StreamFaults::default()
+        };
         FaultPlan {
-            get_chats: route.clone(),
-            get_messages: route.clone(),
-            post_message: route,
-            events: StreamFaults {
-                copies: vec![1.0 / 3.0, 4.0 / 9.0, 2.0 / 9.0],
-                ..StreamFaults::default()
-            },
+            events,
+            ..FaultPlan::none()
         }
+        .with_all_routes(route)
     }
 
     /// Everything [`reference`](Self::reference) does at higher rates, plus
@@ -199,16 +199,16 @@ impl FaultPlan {
             truncated_body: 0.05,
             ..RouteFaults::default()
         };
+        let events = StreamFaults {
+            copies: vec![0.25, 0.35, 0.25, 0.15],
+            stream_disconnect: 0.05,
+            stream_end: 0.05,
+        };
         FaultPlan {
-            get_chats: route.clone(),
-            get_messages: route.clone(),
-            post_message: route,
-            events: StreamFaults {
-                copies: vec![0.25, 0.35, 0.25, 0.15],
-                stream_disconnect: 0.05,
-                stream_end: 0.05,
-            },
+            events,
+            ..FaultPlan::none()
         }
+        .with_all_routes(route)
     }
 
     /// A preset by name: `none`, `reference` or `hostile`.

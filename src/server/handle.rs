@@ -339,12 +339,7 @@ impl MockChatServer {
     ) -> Result<Vec<Message>, WaitTimeout> {
         let awaited = format!("for {n} messages in chat {chat}");
         wait::until(self.limit(), awaited, self.app.events().changes(), || {
-            let all = self.messages(chat);
-            if all.len() >= n {
-                Ok(all)
-            } else {
-                Err(format!("{} messages", all.len()))
-            }
+            wait::at_least(self.messages(chat), n, "messages")
         })
         .await
     }
@@ -376,12 +371,7 @@ impl MockChatServer {
     ) -> Result<Vec<RecordedRequest>, WaitTimeout> {
         let awaited = format!("for {n} requests on {route}");
         wait::until(self.limit(), awaited, self.app.records().changes(), || {
-            let got = self.requests(route);
-            if got.len() >= n {
-                Ok(got)
-            } else {
-                Err(format!("{} requests", got.len()))
-            }
+            wait::at_least(self.requests(route), n, "requests")
         })
         .await
     }

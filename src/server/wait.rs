@@ -49,6 +49,15 @@ impl RealTimer {
     }
 }
 
+/// `items` if there are at least `n`, else what was seen.
+pub(crate) fn at_least<T>(items: Vec<T>, n: usize, what: &str) -> Result<Vec<T>, String> {
+    if items.len() >= n {
+        Ok(items)
+    } else {
+        Err(format!("{} {what}", items.len()))
+    }
+}
+
 /// Waits until `check` says done (`Ok`), re-checking whenever `changes`
 /// changes, for at most `timeout` of real time. `check` returns what it saw
 /// when not done yet.

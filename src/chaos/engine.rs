@@ -180,31 +180,36 @@ impl Chaos {
         lock(&self.forced)[route.index()].pop_front()
     }
 
+    /// The unscaled delays and fault of request `k` on `route`: from the
+    /// script when replaying one, else drawn from the plan.
+    fn draw_request(&self, route: JsonRoute, k: u64) -> (Duration, Duration, Option<Fault>) {
+        if let Some(script) = &self.script {
+            return script
+                .request(route, k)
+                .map_or((Duration::ZERO, Duration::ZERO, None), |r| {
+                    (
+                        Duration::from_millis(r.latency_before_ms),
+                        Duration::from_millis(r.latency_after_ms),
+                        r.fault,
+                    )
+                });
+        }
+        let plan = self.plan();
+        let faults = plan.route(route);
+        if faults.is_calm() {
+            return (Duration::ZERO, Duration::ZERO, None);
+        }
+        let stream = Stream::Route0 as u64 + route.route().index() as u64;
+        let mut rng = rng_at(self.seed, stream, 0, k);
+        let before = faults.latency_before.draw(&mut rng);
+        let fault = pick(faults, rng.gen());
+        (before, faults.latency_after.draw(&mut rng), fault)
+    }
+
     /// Draws the fate of the next request on a JSON route and journals it.
     pub(crate) fn decide(&self, route: JsonRoute, line: RequestLine<'_>) -> Decision {
         let k = self.next_k(route.route());
-        let (mut latency_before, mut latency_after, mut fault) =
-            (Duration::ZERO, Duration::ZERO, None);
-        match &self.script {
-            Some(script) => {
-                if let Some(r) = script.request(route, k) {
-                    latency_before = Duration::from_millis(r.latency_before_ms);
-                    latency_after = Duration::from_millis(r.latency_after_ms);
-                    fault = r.fault;
-                }
-            }
-            None => {
-                let plan = self.plan();
-                let faults = plan.route(route);
-                if !faults.is_calm() {
-                    let stream = Stream::Route0 as u64 + route.route().index() as u64;
-                    let mut rng = rng_at(self.seed, stream, 0, k);
-                    latency_before = faults.latency_before.draw(&mut rng);
-                    fault = pick(faults, rng.gen());
-                    latency_after = faults.latency_after.draw(&mut rng);
-                }
-            }
-        }
+        let (latency_before, latency_after, mut fault) = self.draw_request(route, k);
         let forced = self.pop_forced(route.route());
         if forced.is_some() {
             fault = forced;

@@ -4,6 +4,7 @@
 //! and truncations.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use warp::http::StatusCode;
 use warp::reply::Response;
@@ -78,51 +79,68 @@ async fn decide_and_answer(
             key,
         },
     );
-    let seq = d.seq;
-    let done = |response: Response, status: Option<u16>| {
-        app.chaos().update(seq, |e| e.status = e.status.or(status));
+    let done = |(response, status): (Response, Option<u16>)| {
+        app.chaos()
+            .update(d.seq, |e| e.status = e.status.or(status));
         Outcome {
             response,
             fault: d.fault,
             status,
-            journal_seq: seq,
+            journal_seq: d.seq,
         }
     };
     app.sleep(d.latency_before).await;
-    match d.fault {
-        Some(Fault::Unavailable) => {
-            return done(
-                text_error(StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-                Some(503),
-            )
-        }
-        Some(Fault::Timeout { after }) => {
-            app.sleep(after).await;
-            return done(
-                text_error(StatusCode::GATEWAY_TIMEOUT, "timeout"),
-                Some(504),
-            );
-        }
-        Some(Fault::DropBeforeCommit) => return done(dropped_connection(), None),
-        _ => {}
+    if let Some(refused) = before_handler(app, d.fault).await {
+        return done(refused);
     }
     let handled = api::handle(app, req, route, raw_id, request_seq);
-    let status = handled.answer.status();
-    app.chaos().update(seq, |e| {
-        e.status = Some(status.as_u16());
+    app.chaos().update(d.seq, |e| {
+        e.status = Some(handled.answer.status().as_u16());
         e.committed = handled.message_id.is_some();
         e.message_id = handled.message_id;
         e.event_ids = handled.event_ids.clone();
     });
-    let after = d.latency_after;
-    match (d.fault, handled.answer) {
+    done(after_handler(app, d.fault, d.latency_after, handled.answer, busy).await)
+}
+
+/// The faults that answer instead of the handler (the reference's 503 and
+/// 504, and a drop before commit).
+async fn before_handler(app: &App, fault: Option<Fault>) -> Option<(Response, Option<u16>)> {
+    match fault {
+        Some(Fault::Unavailable) => Some((
+            text_error(StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Some(503),
+        )),
+        Some(Fault::Timeout { after }) => {
+            app.sleep(after).await;
+            Some((
+                text_error(StatusCode::GATEWAY_TIMEOUT, "timeout"),
+                Some(504),
+            ))
+        }
+        Some(Fault::DropBeforeCommit) => Some((dropped_connection(), None)),
+        _ => None,
+    }
+}
+
+/// The handler's answer after the second delay, as Go frames it (a large
+/// body goes out before the delay), or a fault acting on it.
+async fn after_handler(
+    app: &Arc<App>,
+    fault: Option<Fault>,
+    after: Duration,
+    answer: Answer,
+    busy: BusyGuard,
+) -> (Response, Option<u16>) {
+    let status = answer.status();
+    match (fault, answer) {
         (Some(Fault::DropAfterCommit), _) => {
             app.sleep(after).await;
-            done(dropped_connection(), None)
+            (dropped_connection(), None)
         }
         (Some(Fault::TruncatedBody), answer) => {
             app.sleep(after).await;
-            done(truncated(status, &answer.body()), Some(status.as_u16()))
+            (truncated(status, &answer.body()), Some(status.as_u16()))
         }
         (_, Answer::Json(body)) if body.len() > CHUNKING_THRESHOLD => {
             let app = Arc::clone(app);
@@ -130,7 +148,7 @@ async fn decide_and_answer(
                 app.sleep(after).await;
                 drop(busy);
             });
-            done(response, Some(200))
+            (response, Some(200))
         }
         (_, answer) => {
             app.sleep(after).await;
@@ -139,7 +157,7 @@ async fn decide_and_answer(
                 Answer::Empty => empty_ok(),
                 Answer::Error(status, message) => text_error(status, &message),
             };
-            done(response, Some(status.as_u16()))
+            (response, Some(status.as_u16()))
         }
     }
 }

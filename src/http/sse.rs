@@ -59,76 +59,55 @@ pub(crate) struct Opened {
     pub(crate) journal_seq: Option<u64>,
 }
 
-/// Opens a stream, or answers the reference's 500/400.
-pub(crate) fn open(app: &Arc<App>, config: &HttpConfig, req: &Request, request_seq: u64) -> Opened {
-    let refused = |status, message: &str| {
-        let mut response = text_error(status, message);
-        stream_headers(&mut response, req);
-        Opened {
-            response,
-            journal_seq: None,
-        }
-    };
+/// Where the request wants its stream to start, or the reference's
+/// refusal (status and message).
+fn start_of(req: &Request, replay: Replay) -> Result<Start, (StatusCode, &'static str)> {
     match req.query_param("stream").as_deref() {
         None | Some("") => {
-            return refused(
+            return Err((
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Please specify a stream!",
-            )
+            ))
         }
         Some("messages") => {}
-        Some(_) => return refused(StatusCode::INTERNAL_SERVER_ERROR, "Stream not found!"),
+        Some(_) => return Err((StatusCode::INTERNAL_SERVER_ERROR, "Stream not found!")),
     }
     // Go's Header.Get: the first value; empty counts as absent.
-    let last_id = match req.headers.get("last-event-id").map(|v| v.as_bytes()) {
-        None | Some(b"") => None,
-        Some(raw) => match std::str::from_utf8(raw).ok().and_then(wire::atoi) {
-            Some(n) => Some(n),
-            None => return refused(StatusCode::BAD_REQUEST, "Last-Event-ID must be a number!"),
-        },
+    match req.headers.get("last-event-id").map(|v| v.as_bytes()) {
+        None | Some(b"") => Ok(match replay {
+            Replay::All => Start::All,
+            Replay::None => Start::Live,
+        }),
+        Some(raw) => std::str::from_utf8(raw)
+            .ok()
+            .and_then(wire::atoi)
+            .map(Start::From)
+            .ok_or((StatusCode::BAD_REQUEST, "Last-Event-ID must be a number!")),
+    }
+}
+
+/// Opens a stream, or answers the reference's 500/400.
+pub(crate) fn open(app: &Arc<App>, config: &HttpConfig, req: &Request, request_seq: u64) -> Opened {
+    let start = match start_of(req, config.replay) {
+        Ok(start) => start,
+        Err((status, message)) => {
+            let mut response = text_error(status, message);
+            stream_headers(&mut response, req);
+            return Opened {
+                response,
+                journal_seq: None,
+            };
+        }
     };
-    let start = match (last_id, config.replay) {
-        (Some(n), _) => Start::From(n),
-        (None, Replay::All) => Start::All,
-        (None, Replay::None) => Start::Live,
-    };
+    let resumed = matches!(start, Start::From(_));
     app.diagnostics()
-        .stream_opened(last_id.is_some(), app.ticker().now(), request_seq);
+        .stream_opened(resumed, app.ticker().now(), request_seq);
     let decision = app.chaos().decide_stream(RequestLine {
         method: req.method.as_str(),
         path: &req.path_and_query(),
         key: None,
     });
-    let hub = Arc::clone(app.events());
-    let mut changes = hub.changes();
-    changes.mark_unchanged();
-    let cursor = hub.cursor(start);
-    let mut lifecycle = app.lifecycle();
-    lifecycle.mark_unchanged();
-    let now = Instant::now();
-    let scale = |d: Duration| app.ticker().scale(d);
-    let state = State {
-        diagnostics: Arc::clone(app.diagnostics()),
-        guard: hub.subscriber(),
-        hub,
-        cursor,
-        changes,
-        lifecycle,
-        buffer: VecDeque::new(),
-        delivered: 0,
-        decision,
-        ends_at: config
-            .stream_lifetime
-            .map(|d| Box::pin(tokio::time::sleep_until(now + scale(d)))),
-        keep_alive: config.keep_alive.map(|every| KeepAlive {
-            every,
-            timer: Box::pin(tokio::time::sleep_until(now + every)),
-        }),
-        retry: config
-            .sse_retry
-            .map(|r| Bytes::from(format!("retry: {}\n\n", scale(r).as_millis()))),
-        done: app.is_shutting_down(),
-    };
+    let state = State::new(app, config, start, decision);
     let mut res = warp::reply::stream(futures::stream::unfold(state, next)).into_response();
     res.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
@@ -169,6 +148,38 @@ enum Wake {
 }
 
 impl State {
+    fn new(app: &Arc<App>, config: &HttpConfig, start: Start, decision: StreamDecision) -> Self {
+        let hub = Arc::clone(app.events());
+        let mut changes = hub.changes();
+        changes.mark_unchanged();
+        let mut lifecycle = app.lifecycle();
+        lifecycle.mark_unchanged();
+        let now = Instant::now();
+        let scale = |d: Duration| app.ticker().scale(d);
+        State {
+            diagnostics: Arc::clone(app.diagnostics()),
+            guard: hub.subscriber(),
+            cursor: hub.cursor(start),
+            hub,
+            changes,
+            lifecycle,
+            buffer: VecDeque::new(),
+            delivered: 0,
+            decision,
+            ends_at: config
+                .stream_lifetime
+                .map(|d| Box::pin(tokio::time::sleep_until(now + scale(d)))),
+            keep_alive: config.keep_alive.map(|every| KeepAlive {
+                every,
+                timer: Box::pin(tokio::time::sleep_until(now + every)),
+            }),
+            retry: config
+                .sse_retry
+                .map(|r| Bytes::from(format!("retry: {}\n\n", scale(r).as_millis()))),
+            done: app.is_shutting_down(),
+        }
+    }
+
     async fn wait(&mut self) -> Wake {
         let State {
             ends_at,

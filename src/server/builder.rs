@@ -381,18 +381,36 @@ impl MockChatServerBuilder {
             .await
             .map_err(bind_error)?;
         let addr = listener.local_addr().map_err(bind_error)?;
+        let deny_misuse = self.deny_misuse;
+        let (app, config, limits) = self.assemble(seed, script, addr, runtime);
+        let filter = http::routes(Arc::clone(&app), config);
+        let task = tokio::spawn(transport::serve(listener, filter, limits, app.lifecycle()));
+        tracing::debug!(%addr, seed, "mock-chat-server started");
+        Ok(MockChatServer::new(
+            app,
+            addr,
+            seed_source,
+            Stopped::Task(Some(task)),
+            deny_misuse,
+        ))
+    }
+
+    /// Builds the server's parts from the options.
+    fn assemble(
+        self,
+        seed: u64,
+        script: Option<FaultScript>,
+        addr: SocketAddr,
+        runtime: tokio::runtime::Handle,
+    ) -> (Arc<App>, Arc<HttpConfig>, Limits) {
         let ticker = Arc::new(Ticker::new(self.clock, self.time_scale));
-        let store = Store::new(
-            StoreConfig {
-                seed,
-                id_style: self.id_style,
-                key_capacity: self.key_capacity,
-            },
-            Arc::clone(&ticker),
-            &self.chats,
-        );
+        let store_config = StoreConfig {
+            seed,
+            id_style: self.id_style,
+            key_capacity: self.key_capacity,
+        };
         let app = App::new(AppParts {
-            store,
+            store: Store::new(store_config, Arc::clone(&ticker), &self.chats),
             events: Arc::new(EventHub::new(
                 self.event_log_capacity,
                 self.subscriber_lag,
@@ -427,16 +445,7 @@ impl MockChatServerBuilder {
             max_connections: self.max_connections,
             header_timeout: self.header_timeout,
         };
-        let filter = http::routes(Arc::clone(&app), config);
-        let task = tokio::spawn(transport::serve(listener, filter, limits, app.lifecycle()));
-        tracing::debug!(%addr, seed, "mock-chat-server started");
-        Ok(MockChatServer::new(
-            app,
-            addr,
-            seed_source,
-            Stopped::Task(Some(task)),
-            self.deny_misuse,
-        ))
+        (app, config, limits)
     }
 
     /// Starts the server on its own runtime on a background thread, for

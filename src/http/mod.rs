@@ -74,7 +74,10 @@ pub(crate) fn routes(
                 let config = Arc::clone(&config);
                 async move {
                     let started = Instant::now();
-                    let path = request::percent_decode(&raw_path);
+                    let Some(path) = request::routing_path(&raw_path) else {
+                        // Go refuses an invalid escape before any handler.
+                        return response::bad_request_closing();
+                    };
                     let target = router::classify(&method, &path, config.admin.is_some());
                     let reads_body = matches!(
                         target,

@@ -50,8 +50,8 @@ impl Request {
             .unwrap_or("")
             .split('&')
             .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
-            .find(|(k, _)| percent_decode(k) == name)
-            .map(|(_, v)| percent_decode(&v.replace('+', " ")))
+            .find(|(k, _)| percent_decode(k).as_deref() == Some(name))
+            .map(|(_, v)| percent_decode(&v.replace('+', " ")).unwrap_or_default())
     }
 
     /// Path and query, clipped, for the journal and logs.
@@ -63,28 +63,55 @@ impl Request {
     }
 }
 
-/// Percent-decodes `s` as Go's URL parser does for paths (an invalid
-/// escape is kept as is; the result is lossy UTF-8).
-pub(crate) fn percent_decode(s: &str) -> String {
+/// The path chi routes on, as Go's `URL.setPath` and chi decide it: the
+/// decoded path, unless re-escaping it does not give back the raw path (an
+/// escaped `/`, lowercase hex, …), in which case chi uses the raw path.
+/// `None` for an invalid escape (Go answers those 400 before routing).
+pub(crate) fn routing_path(raw: &str) -> Option<String> {
+    let decoded = percent_decode(raw)?;
+    if go_escape_path(&decoded) == raw {
+        Some(decoded)
+    } else {
+        Some(raw.to_string())
+    }
+}
+
+/// Percent-decodes a path as Go does: `None` for a `%` not followed by two
+/// hex digits; the result is lossy UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
     if !s.contains('%') {
-        return s.to_string();
+        return Some(s.to_string());
     }
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
+        if bytes[i] == b'%' {
+            let hex = |b: Option<&u8>| b.and_then(|b| (*b as char).to_digit(16));
+            let (h, l) = (hex(bytes.get(i + 1))?, hex(bytes.get(i + 2))?);
+            out.push((h * 16 + l) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
         }
-        out.push(bytes[i]);
-        i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    Some(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// Go's `escape(s, encodePath)`: unreserved characters and `$&+,/:;=@`
+/// stay, every other byte becomes `%XX` (upper-case hex).
+fn go_escape_path(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        let keep = b.is_ascii_alphanumeric() || b"-_.~$&+,/:;=@".contains(&b);
+        if keep {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// Reads a body up to `limit` bytes. A body cut off midway (the client went
@@ -126,10 +153,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn percent_decoding_is_lenient_like_gos_paths() {
-        assert_eq!(percent_decode("/chats/%7Babc%7D"), "/chats/{abc}");
-        assert_eq!(percent_decode("a%20b"), "a b");
-        assert_eq!(percent_decode("100%"), "100%");
-        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+    fn the_routing_path_is_chis() {
+        // Checked against the reference server.
+        assert_eq!(routing_path("/chats/%7Babc%7D").unwrap(), "/chats/{abc}");
+        assert_eq!(routing_path("/chats/a%20b").unwrap(), "/chats/a b");
+        assert_eq!(routing_path("/chats/a%2Fb").unwrap(), "/chats/a%2Fb");
+        assert_eq!(
+            routing_path("/chats/%7babc%7d").unwrap(),
+            "/chats/%7babc%7d"
+        );
+        assert_eq!(routing_path("/chats/%C3%A9").unwrap(), "/chats/é");
+        assert_eq!(routing_path("/chats/%zz"), None);
+        assert_eq!(routing_path("/100%"), None);
     }
 }

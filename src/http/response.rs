@@ -80,15 +80,25 @@ pub(crate) fn method_not_allowed(allowed: &[&'static str]) -> Response {
     res
 }
 
-/// Go's answer to an HTTP/1.1 request without `Host`.
-pub(crate) fn missing_host() -> Response {
-    let mut res =
-        Response::new(Bytes::from_static(b"400 Bad Request: missing required Host header").into());
+/// Go's answer to a request it cannot read: 400, plain text, the
+/// connection closed.
+fn closing_400(body: &'static [u8]) -> Response {
+    let mut res = Response::new(Bytes::from_static(body).into());
     *res.status_mut() = StatusCode::BAD_REQUEST;
     res.headers_mut().insert(CONTENT_TYPE, TEXT_PLAIN);
     res.headers_mut()
         .insert(CONNECTION, HeaderValue::from_static("close"));
     res
+}
+
+/// Go's answer to an HTTP/1.1 request without `Host`.
+pub(crate) fn missing_host() -> Response {
+    closing_400(b"400 Bad Request: missing required Host header")
+}
+
+/// Go's answer to a request target with an invalid `%` escape.
+pub(crate) fn bad_request_closing() -> Response {
+    closing_400(b"400 Bad Request")
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -81,9 +81,8 @@ fn pattern(path: &str) -> Option<(Pattern, &str)> {
     let mut parts = rest.split('/');
     match (parts.next(), parts.next(), parts.next(), parts.next()) {
         (Some("chats"), None, _, _) => Some((Pattern::Chats, "")),
-        (Some("chats"), Some(id), Some("messages"), None) if !id.is_empty() => {
-            Some((Pattern::ChatMessages, id))
-        }
+        // chi matches an empty `{chat_id}` too (`/chats//messages`).
+        (Some("chats"), Some(id), Some("messages"), None) => Some((Pattern::ChatMessages, id)),
         (Some("events"), None, _, _) => Some((Pattern::Events, "")),
         _ => None,
     }

@@ -328,7 +328,7 @@ async fn unknown_paths_and_methods_answer_as_chi() {
     let r = get(&server, "/nope").await;
     assert_eq!((r.status, r.text().as_str()), (404, "404 page not found\n"));
     assert_eq!(r.header("X-Content-Type-Options"), Some("nosniff"));
-    for path in ["/chats/", "/", "/chats/x/messages/", "/chats//messages"] {
+    for path in ["/chats/", "/", "/chats/x/messages/", "//chats", "/events/"] {
         assert_eq!(get(&server, path).await.status, 404, "{path}");
     }
     for method in ["POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"] {
@@ -445,4 +445,38 @@ async fn numeric_ids_are_an_opt_in() {
     assert_eq!(m.id.as_number(), Some(1));
     assert_eq!(m.chat_id.to_string(), "1");
     assert_eq!(get(&server, "/chats/x/messages").await.status, 400);
+}
+
+#[tokio::test]
+async fn the_chat_id_is_read_from_the_path_as_chi_reads_it() {
+    let server = MockChatServer::builder().seed(1).start().await;
+    let zero = "00000000-0000-0000-0000-000000000000";
+    for (path, body) in [
+        (
+            "/chats//messages",
+            "invalid chat ID : invalid UUID length: 0\n".to_string(),
+        ),
+        (
+            &format!("/chats/%7B{zero}%7D/messages") as &str,
+            format!("chat not found with ID {{{zero}}}\n"),
+        ),
+        (
+            "/chats/a%20b/messages",
+            "invalid chat ID a b: invalid UUID length: 3\n".to_string(),
+        ),
+        (
+            "/chats/a%2Fb/messages",
+            "invalid chat ID a%2Fb: invalid UUID length: 5\n".to_string(),
+        ),
+        (
+            &format!("/chats/%7b{zero}%7d/messages"),
+            format!("invalid chat ID %7b{zero}%7d: invalid UUID length: 42\n"),
+        ),
+    ] {
+        let r = get(&server, path).await;
+        assert_eq!((r.status, r.text()), (400, body), "{path}");
+    }
+    let r = get(&server, "/chats/%zz/messages").await;
+    assert_eq!((r.status, r.text().as_str()), (400, "400 Bad Request"));
+    assert_eq!(r.header("Connection"), Some("close"));
 }

@@ -12,7 +12,7 @@ use warp::reply::Response;
 use super::api::{self, Answer};
 use super::request::Request;
 use super::response::{
-    dropped_connection, empty_ok, json_ok, json_ok_chunked, text_error, truncated,
+    dropped_connection, empty_ok, go_early_bytes, json_ok, json_ok_chunked, text_error, truncated,
     CHUNKING_THRESHOLD,
 };
 use crate::activity::{BusyGuard, Work};
@@ -143,9 +143,17 @@ async fn after_handler(
             (truncated(status, &answer.body()), Some(status.as_u16()))
         }
         (_, Answer::Json(body)) if body.len() > CHUNKING_THRESHOLD => {
-            let app = Arc::clone(app);
-            let response = json_ok_chunked(body, async move {
+            // Chunked, as Go sends it; what Go's connection buffer holds
+            // back goes out after the delay.
+            let early = go_early_bytes(body.len());
+            if early == 0 {
                 app.sleep(after).await;
+            }
+            let app = Arc::clone(app);
+            let response = json_ok_chunked(body, early, async move {
+                if early > 0 {
+                    app.sleep(after).await;
+                }
                 drop(busy);
             });
             (response, Some(200))

@@ -11,7 +11,7 @@ use warp::reply::{Reply, Response};
 /// status before its JSON header, so Go sniffs the body as text.
 pub(crate) const TEXT_PLAIN: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
 
-/// Go's buffer before it switches a response to chunked encoding.
+/// Go's response buffer: a body larger than this is sent chunked.
 pub(crate) const CHUNKING_THRESHOLD: usize = 2048;
 
 /// An error as Go's `http.Error` writes it: plain text, `nosniff`, the
@@ -35,23 +35,61 @@ pub(crate) fn json_ok(body: Bytes) -> Response {
     res
 }
 
-/// A 200 with a large JSON body, chunked as Go sends it: the body goes out at
-/// once, and the response completes only after `then` (the chaos delay that
-/// follows the handler) has passed.
+/// Go's connection write buffer: what a handler writes goes out when it
+/// fills (or when the handler returns).
+const GO_CONN_BUFFER: usize = 4096;
+/// The head Go writes before a chunked 200 JSON answer (status line,
+/// `Content-Type`, `Date`, `Transfer-Encoding`, blank line).
+const GO_CHUNKED_HEAD: usize = 125;
+
+/// How many bytes of a chunked body of `len` bytes Go sends before the
+/// handler returns (before the chaos delay that follows it): the head, the
+/// chunk header and the body go through a 4 KiB buffer, which is flushed
+/// when full and bypassed by a write larger than itself. Checked against
+/// the reference: a 3 KiB answer arrives whole at the end, 5 KiB arrives as
+/// 4 KiB then the rest at the end, 10 KiB arrives at once but for the last
+/// chunk.
+pub(crate) fn go_early_bytes(len: usize) -> usize {
+    let chunk_header = format!("{len:x}\r\n").len();
+    let buffered = GO_CHUNKED_HEAD + chunk_header;
+    if buffered + len <= GO_CONN_BUFFER {
+        return 0;
+    }
+    let first = GO_CONN_BUFFER.saturating_sub(buffered);
+    if len - first > GO_CONN_BUFFER {
+        len
+    } else {
+        first
+    }
+}
+
+/// A 200 with a large JSON body, chunked as Go sends it: the first `early`
+/// bytes go out now, the rest and the end of the response once `then` (the
+/// chaos delay that follows the handler) has passed.
 pub(crate) fn json_ok_chunked(
     body: Bytes,
+    early: usize,
     then: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) -> Response {
+    let early = early.min(body.len());
+    let parts = (body.slice(..early), body.slice(early..));
     let stream = futures::stream::unfold(
-        (Some(body), Some(Box::pin(then))),
-        |(body, then)| async move {
-            if let Some(body) = body {
-                return Some((Ok::<_, std::convert::Infallible>(body), (None, then)));
+        (Some(parts), Some(Box::pin(then))),
+        |(parts, then)| async move {
+            let (now, later) = parts?;
+            if !now.is_empty() {
+                return Some((
+                    Ok::<_, std::convert::Infallible>(now),
+                    (Some((Bytes::new(), later)), then),
+                ));
             }
             if let Some(then) = then {
                 then.await;
             }
-            None
+            if later.is_empty() {
+                return None;
+            }
+            Some((Ok(later), (None, None)))
         },
     );
     let mut res = warp::reply::stream(stream).into_response();
@@ -127,4 +165,18 @@ pub(crate) fn truncated(status: StatusCode, body: &Bytes) -> Response {
     res.headers_mut()
         .insert(CONNECTION, HeaderValue::from_static("close"));
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_holds_back_what_fits_its_connection_buffer() {
+        // Measured on the reference: POST answers for texts of 3,000,
+        // 5,000 and 10,000 characters.
+        assert_eq!(go_early_bytes(3_251), 0);
+        assert_eq!(go_early_bytes(5_251), GO_CONN_BUFFER - GO_CHUNKED_HEAD - 6);
+        assert_eq!(go_early_bytes(10_251), 10_251);
+    }
 }

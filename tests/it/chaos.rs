@@ -157,25 +157,51 @@ async fn no_chaos_touches_404_405_or_the_stream() {
     assert_eq!(requests.len(), 1, "only GET /chats drew a fault");
 }
 
+/// Over 2 KiB, answers are chunked; what Go's 4 KiB connection buffer
+/// holds back goes out only after the delay that follows the handler.
 #[tokio::test]
-async fn a_large_body_goes_out_before_the_after_delay() {
+async fn a_large_body_is_framed_around_the_after_delay_as_go_does() {
     let mut plan = FaultPlan::none();
     plan.route_mut(JsonRoute::GetMessages).latency_after = Delay::Fixed(3_600_000);
     let server = MockChatServer::builder().seed(1).faults(plan).start().await;
-    let matt = chat(&server, "Matt");
-    for i in 0..40 {
+    let (matt, sarah) = (chat(&server, "Matt"), chat(&server, "Sarah"));
+    // Matt's history: ~3 KiB, held whole in Go's buffer until the end.
+    for i in 0..12 {
         server
             .inject_message(&matt.id, mock_chat_server::Author::Bot, format!("line {i}"))
             .unwrap();
     }
-    let mut sse_like = Sse::open_path(&server, &format!("/chats/{}/messages", matt.id), &[]).await;
+    // Sarah's: ~20 KiB, written past the buffer at once; only the end waits.
+    for i in 0..80 {
+        server
+            .inject_message(
+                &sarah.id,
+                mock_chat_server::Author::Bot,
+                format!("line {i}"),
+            )
+            .unwrap();
+    }
+    let mut held = tokio::net::TcpStream::connect(server.address())
+        .await
+        .unwrap();
+    let req = request_bytes("GET", &format!("/chats/{}/messages", matt.id), &[], b"");
+    tokio::io::AsyncWriteExt::write_all(&mut held, &req)
+        .await
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let nothing = tokio::time::timeout(
+        Duration::from_millis(300),
+        tokio::io::AsyncReadExt::read(&mut held, &mut buf),
+    )
+    .await;
+    assert!(nothing.is_err(), "a 3 KiB answer is sent whole at the end");
+    let mut sse_like = Sse::open_path(&server, &format!("/chats/{}/messages", sarah.id), &[]).await;
     assert_eq!(sse_like.head.status, 200);
     assert_eq!(sse_like.head.header("Transfer-Encoding"), Some("chunked"));
-    // The body arrives; the end of the response (an hour away) does not.
     assert_eq!(
         sse_like.next_within(Duration::from_millis(300)).await,
         Err(()),
-        "the response is still open after the body"
+        "the body came, the end of the response (an hour away) did not"
     );
 }
 

@@ -347,4 +347,15 @@ mod tests {
             "lost or duplicated messages"
         );
     }
+
+    /// The exactly-once soak: several seeds of hostile chaos, every message
+    /// stored once and seen once, whatever replays and copies add.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn stores_every_message_exactly_once_across_seeds() {
+        for seed in 1..=4 {
+            let seed = seed.to_string();
+            let args = Args::parse_from(["resilient_client", "--messages", "30", "--seed", &seed]);
+            assert!(run(args).await.expect("the run"), "seed {seed}");
+        }
+    }
 }

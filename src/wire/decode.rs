@@ -1,11 +1,545 @@
-//! TEMPORARY
+//! The reference server's POST body decoding: Go's
+//! `json.NewDecoder(body).Decode(&message)` into its `Message` struct
+//! (`id`, `chat_id`: `uuid.UUID`; `author`, `text`, `idempotency_key`:
+//! `string`; `sent_at`: `time.Time`), with Go 1.27's error texts.
+//!
+//! Two passes, as Go makes them: the first JSON value of the body is
+//! scanned whole (a syntax error anywhere in it wins; what follows it is
+//! never read), then decoded into the struct field by field, the first
+//! error in document order ending the decoding. Keys match the fields
+//! exactly or case-insensitively (Unicode simple folding), the last
+//! duplicate wins, unknown keys are skipped, `null` leaves a field alone.
+//! Iterative, never recursive: nesting is limited to Go's 10,000 levels.
+
+use super::quote::quote_char;
+use super::time::check_rfc3339;
+use super::uuid::parse_uuid_bytes;
+
+/// Go's nesting limit.
+const MAX_DEPTH: usize = 10_000;
+
+/// Decodes a POST body as the reference does; returns the message's `text`
+/// (`""` when absent or null), or Go's error text.
 pub(crate) fn decode_message(body: &[u8]) -> Result<String, String> {
-    if body.iter().all(|b| b.is_ascii_whitespace()) {
+    let value = scan_first_value(body)?;
+    decode_struct(value)
+}
+
+fn is_ws(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+fn invalid(rest: &[u8], context: &str) -> String {
+    format!("invalid character {} {context}", quote_char(rest))
+}
+
+const UNEXPECTED_EOF: &str = "unexpected EOF";
+
+/// Where the scanner is inside a container.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Frame {
+    /// After `{` (a key or `}`), or after `,` (a key).
+    ObjectKey { first: bool },
+    /// After a key: `:`.
+    ObjectColon,
+    /// After a member: `,` or `}`.
+    ObjectNext,
+    /// After `[` (a value or `]`), or after `,` (a value).
+    ArrayValue { first: bool },
+    /// After an element: `,` or `]`.
+    ArrayNext,
+}
+
+/// The bytes of the first JSON value of `body`, or Go's error: `EOF` for
+/// nothing but white space, `unexpected EOF` for a value cut short, or a
+/// syntax error.
+fn scan_first_value(body: &[u8]) -> Result<&[u8], String> {
+    let mut i = 0;
+    while i < body.len() && is_ws(body[i]) {
+        i += 1;
+    }
+    if i == body.len() {
         return Err("EOF".into());
     }
-    let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
-    Ok(v.get("text")
-        .and_then(|t| t.as_str())
-        .unwrap_or("")
-        .to_string())
+    let start = i;
+    let mut stack: Vec<Frame> = Vec::new();
+    // Expecting a value (true) or the next structural byte of the frame.
+    let mut want_value = true;
+    loop {
+        while i < body.len() && is_ws(body[i]) {
+            i += 1;
+        }
+        if want_value {
+            if i == body.len() {
+                return Err(UNEXPECTED_EOF.into());
+            }
+            match body[i] {
+                b'{' | b'[' => {
+                    if stack.len() >= MAX_DEPTH {
+                        return Err("exceeded max depth".into());
+                    }
+                    let object = body[i] == b'{';
+                    stack.push(if object {
+                        Frame::ObjectKey { first: true }
+                    } else {
+                        Frame::ArrayValue { first: true }
+                    });
+                    i += 1;
+                    want_value = false;
+                    continue;
+                }
+                b'"' => i = scan_string(body, i)?,
+                b't' => i = scan_literal(body, i, b"true")?,
+                b'f' => i = scan_literal(body, i, b"false")?,
+                b'n' => i = scan_literal(body, i, b"null")?,
+                b'-' | b'0'..=b'9' => i = scan_number(body, i, stack.is_empty())?,
+                _ => return Err(invalid(&body[i..], "looking for beginning of value")),
+            }
+            // A scalar ended: the enclosing frame already waits for what
+            // follows it.
+            if stack.is_empty() {
+                return Ok(&body[start..i]);
+            }
+            want_value = false;
+            continue;
+        }
+        let Some(frame) = stack.last().copied() else {
+            return Ok(&body[start..i]);
+        };
+        if i == body.len() {
+            return Err(UNEXPECTED_EOF.into());
+        }
+        let c = body[i];
+        match frame {
+            Frame::ObjectKey { first } => {
+                if c == b'}' && first {
+                    i += 1;
+                    if let Some(done) = close(&mut stack, body, start, i) {
+                        return Ok(done);
+                    }
+                } else if c == b'"' {
+                    i = scan_string(body, i)?;
+                    set_top(&mut stack, Frame::ObjectColon);
+                } else {
+                    return Err(invalid(
+                        &body[i..],
+                        "looking for beginning of object key string",
+                    ));
+                }
+            }
+            Frame::ObjectColon => {
+                if c != b':' {
+                    return Err(invalid(&body[i..], "after object key"));
+                }
+                i += 1;
+                set_top(&mut stack, Frame::ObjectNext);
+                want_value = true;
+            }
+            Frame::ObjectNext => match c {
+                b',' => {
+                    i += 1;
+                    set_top(&mut stack, Frame::ObjectKey { first: false });
+                }
+                b'}' => {
+                    i += 1;
+                    if let Some(done) = close(&mut stack, body, start, i) {
+                        return Ok(done);
+                    }
+                }
+                _ => return Err(invalid(&body[i..], "after object key:value pair")),
+            },
+            Frame::ArrayValue { first } => {
+                if c == b']' && first {
+                    i += 1;
+                    if let Some(done) = close(&mut stack, body, start, i) {
+                        return Ok(done);
+                    }
+                } else {
+                    set_top(&mut stack, Frame::ArrayNext);
+                    want_value = true;
+                }
+            }
+            Frame::ArrayNext => match c {
+                b',' => {
+                    i += 1;
+                    set_top(&mut stack, Frame::ArrayValue { first: false });
+                }
+                b']' => {
+                    i += 1;
+                    if let Some(done) = close(&mut stack, body, start, i) {
+                        return Ok(done);
+                    }
+                }
+                _ => return Err(invalid(&body[i..], "after array element")),
+            },
+        }
+    }
 }
+
+/// Replaces the innermost frame.
+fn set_top(stack: &mut [Frame], frame: Frame) {
+    if let Some(top) = stack.last_mut() {
+        *top = frame;
+    }
+}
+
+/// Pops a container; the whole value if it was the outermost.
+fn close<'a>(stack: &mut Vec<Frame>, body: &'a [u8], start: usize, end: usize) -> Option<&'a [u8]> {
+    stack.pop();
+    match stack.last_mut() {
+        None => Some(&body[start..end]),
+        Some(f) => {
+            *f = match f {
+                Frame::ArrayValue { .. } | Frame::ArrayNext => Frame::ArrayNext,
+                _ => Frame::ObjectNext,
+            };
+            None
+        }
+    }
+}
+
+/// Scans a string starting at its `"`; returns the index after its closing
+/// quote.
+fn scan_string(b: &[u8], mut i: usize) -> Result<usize, String> {
+    i += 1;
+    loop {
+        let Some(&c) = b.get(i) else {
+            return Err(UNEXPECTED_EOF.into());
+        };
+        match c {
+            b'"' => return Ok(i + 1),
+            b'\\' => {
+                let Some(&e) = b.get(i + 1) else {
+                    return Err(UNEXPECTED_EOF.into());
+                };
+                match e {
+                    b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => i += 2,
+                    b'u' => {
+                        let digits = &b[(i + 2).min(b.len())..(i + 6).min(b.len())];
+                        if digits.iter().all(u8::is_ascii_hexdigit) && digits.len() == 4 {
+                            i += 6;
+                        } else if digits.iter().all(u8::is_ascii_hexdigit) {
+                            return Err(UNEXPECTED_EOF.into());
+                        } else {
+                            return Err(bad_escape(&b[i..(i + 6).min(b.len())]));
+                        }
+                    }
+                    _ => return Err(bad_escape(&b[i..i + 2])),
+                }
+            }
+            c if c < 0x20 => return Err(invalid(&b[i..], "in string")),
+            _ => i += 1,
+        }
+    }
+}
+
+/// Go shows the offending sequence in backquotes when it is plain
+/// printable text, else as a quoted Go string.
+fn bad_escape(raw: &[u8]) -> String {
+    let plain = std::str::from_utf8(raw).is_ok_and(|s| {
+        s.chars().all(|c| {
+            c.is_ascii_graphic() && c != '`'
+                || !c.is_ascii() && !c.is_control() && !c.is_whitespace()
+        })
+    });
+    let shown = match (plain, std::str::from_utf8(raw)) {
+        (true, Ok(s)) => format!("`{s}`"),
+        _ => super::quote::go_quote(raw),
+    };
+    format!("invalid escape sequence {shown} in string")
+}
+
+/// Scans `true`, `false` or `null`.
+fn scan_literal(b: &[u8], i: usize, word: &[u8]) -> Result<usize, String> {
+    for (n, &want) in word.iter().enumerate() {
+        match b.get(i + n) {
+            None => return Err(UNEXPECTED_EOF.into()),
+            Some(&c) if c == want => {}
+            Some(_) => {
+                let name = String::from_utf8_lossy(word);
+                return Err(invalid(
+                    &b[i + n..],
+                    &format!("in literal {name} (expecting {})", quote_char(&[want])),
+                ));
+            }
+        }
+    }
+    Ok(i + word.len())
+}
+
+/// Scans a number; at the top level a number may end at the end of input.
+fn scan_number(b: &[u8], mut i: usize, top: bool) -> Result<usize, String> {
+    let digit = |i: usize| b.get(i).is_some_and(u8::is_ascii_digit);
+    // What must follow: a digit, or the end of the number is fine.
+    let need_digit = |i: usize| -> Result<(), String> {
+        match b.get(i) {
+            None => Err(UNEXPECTED_EOF.into()),
+            Some(c) if c.is_ascii_digit() => Ok(()),
+            Some(_) => Err(invalid(&b[i..], "in numeric literal")),
+        }
+    };
+    if b[i] == b'-' {
+        i += 1;
+        need_digit(i)?;
+    }
+    if b[i] == b'0' {
+        i += 1;
+    } else {
+        while digit(i) {
+            i += 1;
+        }
+    }
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        need_digit(i)?;
+        while digit(i) {
+            i += 1;
+        }
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(b.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        need_digit(i)?;
+        while digit(i) {
+            i += 1;
+        }
+    }
+    // Inside a container the next byte must come; at the top, the end of
+    // the input ends the number.
+    if i == b.len() && !top {
+        return Err(UNEXPECTED_EOF.into());
+    }
+    Ok(i)
+}
+
+/// The JSON kind of the value starting with `c`, as Go names it.
+fn kind(c: u8) -> &'static str {
+    match c {
+        b'{' => "object",
+        b'[' => "array",
+        b'"' => "string",
+        b't' | b'f' => "bool",
+        b'n' => "null",
+        _ => "number",
+    }
+}
+
+/// The `Message` fields and their Go types.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Field {
+    Uuid,
+    Text,
+    Other,
+    Time,
+}
+
+const FIELDS: [(&str, Field); 6] = [
+    ("id", Field::Uuid),
+    ("chat_id", Field::Uuid),
+    ("author", Field::Other),
+    ("text", Field::Text),
+    ("sent_at", Field::Time),
+    ("idempotency_key", Field::Other),
+];
+
+/// Unicode simple case folding, as far as it reaches the ASCII field names:
+/// ASCII case, `ſ` (U+017F) for `s`, the Kelvin sign for `k`.
+fn fold(c: char) -> char {
+    match c {
+        '\u{17f}' => 's',
+        '\u{212a}' => 'k',
+        c => c.to_ascii_lowercase(),
+    }
+}
+
+fn field_of(key: &str) -> Option<Field> {
+    if let Some((_, f)) = FIELDS.iter().find(|(name, _)| *name == key) {
+        return Some(*f);
+    }
+    FIELDS
+        .iter()
+        .find(|(name, _)| {
+            key.chars().count() == name.len() && key.chars().map(fold).eq(name.chars())
+        })
+        .map(|(_, f)| *f)
+}
+
+/// A cursor over a value already known to be valid JSON.
+struct Reader<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl Reader<'_> {
+    fn ws(&mut self) {
+        while self.i < self.b.len() && is_ws(self.b[self.i]) {
+            self.i += 1;
+        }
+    }
+
+    fn peek(&mut self) -> u8 {
+        self.ws();
+        self.b.get(self.i).copied().unwrap_or(b' ')
+    }
+
+    /// Skips one (valid) value, iteratively.
+    fn skip(&mut self) {
+        let mut depth = 0usize;
+        loop {
+            match self.peek() {
+                b'{' | b'[' => {
+                    depth += 1;
+                    self.i += 1;
+                    continue;
+                }
+                b'}' | b']' => {
+                    depth = depth.saturating_sub(1);
+                    self.i += 1;
+                }
+                b'"' => {
+                    self.string();
+                }
+                b',' | b':' => {
+                    self.i += 1;
+                    continue;
+                }
+                _ => {
+                    while self.i < self.b.len() && !b",:]} \t\r\n".contains(&self.b[self.i]) {
+                        self.i += 1;
+                    }
+                }
+            }
+            if depth == 0 {
+                return;
+            }
+        }
+    }
+
+    /// Reads a (valid) string at the cursor, unescaped as Go unescapes it:
+    /// bad UTF-8 and lone surrogates become U+FFFD, one per byte.
+    fn string(&mut self) -> String {
+        let b = self.b;
+        let mut i = self.i + 1;
+        let mut raw: Vec<u8> = Vec::new();
+        let mut out = String::new();
+        let flush = |raw: &mut Vec<u8>, out: &mut String| {
+            for chunk in raw.utf8_chunks() {
+                out.push_str(chunk.valid());
+                for _ in chunk.invalid() {
+                    out.push('\u{fffd}');
+                }
+            }
+            raw.clear();
+        };
+        while i < b.len() && b[i] != b'"' {
+            if b[i] != b'\\' {
+                raw.push(b[i]);
+                i += 1;
+                continue;
+            }
+            flush(&mut raw, &mut out);
+            let e = b[i + 1];
+            i += 2;
+            let c = match e {
+                b'b' => '\u{8}',
+                b'f' => '\u{c}',
+                b'n' => '\n',
+                b'r' => '\r',
+                b't' => '\t',
+                b'u' => {
+                    let unit = hex4(&b[i..i + 4]);
+                    i += 4;
+                    if (0xd800..0xdc00).contains(&unit)
+                        && b.get(i) == Some(&b'\\')
+                        && b.get(i + 1) == Some(&b'u')
+                    {
+                        let low = hex4(&b[i + 2..i + 6]);
+                        if (0xdc00..0xe000).contains(&low) {
+                            i += 6;
+                            let c = 0x10000 + ((unit - 0xd800) << 10) + (low - 0xdc00);
+                            out.push(char::from_u32(c).unwrap_or('\u{fffd}'));
+                            continue;
+                        }
+                    }
+                    char::from_u32(unit).unwrap_or('\u{fffd}')
+                }
+                other => other as char,
+            };
+            out.push(c);
+        }
+        flush(&mut raw, &mut out);
+        self.i = i + 1;
+        out
+    }
+}
+
+fn hex4(digits: &[u8]) -> u32 {
+    digits.iter().fold(0, |acc, d| {
+        acc * 16 + (*d as char).to_digit(16).unwrap_or(0)
+    })
+}
+
+/// Decodes a valid value into the `Message` struct; returns `text`.
+fn decode_struct(value: &[u8]) -> Result<String, String> {
+    let mut r = Reader { b: value, i: 0 };
+    match r.peek() {
+        b'{' => {}
+        b'n' => return Ok(String::new()),
+        c => {
+            return Err(format!(
+                "json: cannot unmarshal {} into Go value of type main.Message",
+                kind(c)
+            ))
+        }
+    }
+    r.i += 1;
+    let mut text = String::new();
+    loop {
+        match r.peek() {
+            b'}' => return Ok(text),
+            b',' => {
+                r.i += 1;
+                continue;
+            }
+            _ => {}
+        }
+        let key = r.string();
+        r.peek();
+        r.i += 1; // ':'
+        let c = r.peek();
+        let Some(field) = field_of(&key) else {
+            r.skip();
+            continue;
+        };
+        if c == b'n' {
+            r.skip();
+            continue;
+        }
+        let type_error = |go_type: &str, suffix: &str| {
+            format!(
+                "json: cannot unmarshal {} into Go struct field Message.{key} of type {go_type}{suffix}",
+                kind(c)
+            )
+        };
+        match (field, c) {
+            (Field::Text, b'"') => text = r.string(),
+            (Field::Other, b'"') => {
+                r.string();
+            }
+            (Field::Text | Field::Other, _) => return Err(type_error("string", "")),
+            (Field::Uuid, b'"') => {
+                parse_uuid_bytes(r.string().as_bytes())?;
+            }
+            (Field::Uuid, _) => {
+                return Err(type_error("uuid.UUID", ": JSON value must be string type"))
+            }
+            (Field::Time, b'"') => check_rfc3339(&r.string())?,
+            (Field::Time, _) => return Err(type_error("time.Time", "")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -5,6 +5,7 @@ mod atoi;
 mod decode;
 mod encode;
 mod json;
+mod quote;
 mod time;
 mod uuid;
 

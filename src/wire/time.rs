@@ -1,16 +1,245 @@
-//! TEMPORARY
-use chrono::{DateTime, FixedOffset, SecondsFormat};
+//! Go's `time.Time` JSON form: RFC 3339 with nanoseconds, trailing zeros
+//! trimmed.
+
+use chrono::{DateTime, Datelike, FixedOffset, Timelike};
+
+/// `t` as Go's `time.Time.MarshalJSON` writes it (without the quotes):
+/// `2026-11-25T04:49:27.276719669Z`, `…:27.2Z`, `…:27Z`, `…:27+01:00`.
+/// Years outside 0..=9999 (which Go refuses to marshal) are written with
+/// chrono's sign and width.
 pub(crate) fn format_rfc3339_nano(t: &DateTime<FixedOffset>) -> String {
-    let s = t.to_rfc3339_opts(SecondsFormat::Nanos, true);
-    // trim trailing zeros of the fraction
-    let (main, off) = match s.rfind(['Z', '+', '-']) {
-        Some(i) if i > 19 => s.split_at(i),
-        _ => (s.as_str(), ""),
-    };
-    let main = if main.contains('.') {
-        main.trim_end_matches('0').trim_end_matches('.')
+    let mut out = format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    );
+    // A leap second shows as nanoseconds over 1e9 in chrono; Go has none.
+    let nanos = t.nanosecond() % 1_000_000_000;
+    if nanos > 0 {
+        let digits = format!("{nanos:09}");
+        out.push('.');
+        out.push_str(digits.trim_end_matches('0'));
+    }
+    let offset = t.offset().local_minus_utc();
+    if offset == 0 {
+        out.push('Z');
     } else {
-        main
+        let sign = if offset < 0 { '-' } else { '+' };
+        let m = offset.unsigned_abs() / 60;
+        out.push_str(&format!("{sign}{:02}:{:02}", m / 60, m % 60));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(unix_nanos: i64, offset: i32) -> String {
+        let t = DateTime::from_timestamp_nanos(unix_nanos)
+            .with_timezone(&FixedOffset::east_opt(offset).unwrap());
+        format_rfc3339_nano(&t)
+    }
+
+    #[test]
+    fn times_are_written_as_go_writes_them() {
+        // Each checked against Go 1.27's json.Marshal(time.Time).
+        assert_eq!(
+            at(1_795_582_167_276_719_669, 0),
+            "2026-11-25T04:49:27.276719669Z"
+        );
+        assert_eq!(at(1_795_582_167_200_000_000, 0), "2026-11-25T04:49:27.2Z");
+        assert_eq!(at(1_795_582_167_000_000_000, 0), "2026-11-25T04:49:27Z");
+        assert_eq!(
+            at(1_795_582_167_000_000_100, 3600),
+            "2026-11-25T05:49:27.0000001+01:00"
+        );
+        assert_eq!(at(0, -5 * 3600 - 1800), "1969-12-31T18:30:00-05:30");
+    }
+}
+
+/// The layout elements of RFC 3339 as Go's `time.Parse` walks them.
+#[derive(Clone, Copy)]
+enum Elem {
+    Literal(&'static str),
+    Year,
+    Month,
+    Day,
+    Hour,
+    Minute,
+    Second,
+    Zone,
+}
+
+const RFC3339: [Elem; 12] = [
+    Elem::Year,
+    Elem::Literal("-"),
+    Elem::Month,
+    Elem::Literal("-"),
+    Elem::Day,
+    Elem::Literal("T"),
+    Elem::Hour,
+    Elem::Literal(":"),
+    Elem::Minute,
+    Elem::Literal(":"),
+    Elem::Second,
+    Elem::Zone,
+];
+
+fn layout_text(e: Elem) -> &'static str {
+    match e {
+        Elem::Literal(s) => s,
+        Elem::Year => "2006",
+        Elem::Month => "01",
+        Elem::Day => "02",
+        Elem::Hour => "15",
+        Elem::Minute => "04",
+        Elem::Second => "05",
+        Elem::Zone => "Z07:00",
+    }
+}
+
+/// Go's `getnum`: one or two digits (two if `fixed`).
+fn getnum(s: &str, fixed: bool) -> Option<(u32, &str)> {
+    let b = s.as_bytes();
+    let d = |i: usize| {
+        b.get(i)
+            .filter(|c| c.is_ascii_digit())
+            .map(|c| u32::from(c - b'0'))
     };
-    format!("{main}{off}")
+    let first = d(0)?;
+    match d(1) {
+        Some(second) => Some((first * 10 + second, &s[2..])),
+        None if fixed => None,
+        None => Some((first, &s[1..])),
+    }
+}
+
+/// Checks `s` as the reference's `time.Time.UnmarshalJSON` does (Go's
+/// `time.Parse` with the RFC 3339 layout), with Go's error texts.
+pub(crate) fn check_rfc3339(s: &str) -> Result<(), String> {
+    const LAYOUT: &str = "2006-01-02T15:04:05Z07:00";
+    let cannot = |value: &str, elem: &str| {
+        format!(
+            "parsing time {} as {}: cannot parse {} as {}",
+            super::quote::time_quote(s),
+            super::quote::time_quote(LAYOUT),
+            super::quote::time_quote(value),
+            super::quote::time_quote(elem)
+        )
+    };
+    let out_of_range = |what: &str| {
+        format!(
+            "parsing time {}: {what} out of range",
+            super::quote::time_quote(s)
+        )
+    };
+    let mut value = s;
+    let (mut year, mut month, mut day) = (0i64, 0u32, 0u32);
+    for elem in RFC3339 {
+        let hold = value;
+        let mut range = None;
+        let parsed: Option<&str> = match elem {
+            Elem::Literal(lit) => value.strip_prefix(lit),
+            Elem::Year => value.get(..4).and_then(|p| {
+                p.bytes().all(|b| b.is_ascii_digit()).then(|| {
+                    year = p.parse().unwrap_or(0);
+                    &value[4..]
+                })
+            }),
+            Elem::Month => getnum(value, true).map(|(m, rest)| {
+                month = m;
+                if !(1..=12).contains(&m) {
+                    range = Some("month");
+                }
+                rest
+            }),
+            Elem::Day => getnum(value, true).map(|(d, rest)| {
+                day = d;
+                rest
+            }),
+            Elem::Hour => getnum(value, false).map(|(h, rest)| {
+                if h >= 24 {
+                    range = Some("hour");
+                }
+                rest
+            }),
+            Elem::Minute => getnum(value, true).map(|(m, rest)| {
+                if m >= 60 {
+                    range = Some("minute");
+                }
+                rest
+            }),
+            Elem::Second => getnum(value, true).map(|(sec, rest)| {
+                if sec >= 60 {
+                    range = Some("second");
+                    return rest;
+                }
+                // A fraction: a period or comma and digits.
+                let b = rest.as_bytes();
+                if b.len() >= 2 && matches!(b[0], b'.' | b',') && b[1].is_ascii_digit() {
+                    let n = 1 + b[1..].iter().take_while(|c| c.is_ascii_digit()).count();
+                    &rest[n..]
+                } else {
+                    rest
+                }
+            }),
+            Elem::Zone => zone(value, &mut range),
+        };
+        if let Some(what) = range {
+            return Err(out_of_range(what));
+        }
+        match parsed {
+            Some(rest) => value = rest,
+            None => return Err(cannot(hold, layout_text(elem))),
+        }
+    }
+    if !value.is_empty() {
+        return Err(format!(
+            "parsing time {}: extra text: {}",
+            super::quote::time_quote(s),
+            super::quote::time_quote(value)
+        ));
+    }
+    if day < 1 || day > days_in(month, year) {
+        return Err(out_of_range("day"));
+    }
+    Ok(())
+}
+
+/// `Z`, or `±hh:mm` (Go allows up to 24 hours and 60 minutes).
+fn zone<'a>(value: &'a str, range: &mut Option<&'static str>) -> Option<&'a str> {
+    if let Some(rest) = value.strip_prefix('Z') {
+        return Some(rest);
+    }
+    let b = value.as_bytes();
+    if b.len() < 6 || b[3] != b':' {
+        return None;
+    }
+    let two = |i: usize| {
+        let (h, l) = (b[i], b[i + 1]);
+        (h.is_ascii_digit() && l.is_ascii_digit())
+            .then(|| u32::from(h - b'0') * 10 + u32::from(l - b'0'))
+    };
+    let (hr, mm) = (two(1)?, two(4)?);
+    // Go checks the ranges before the sign.
+    if hr > 24 {
+        *range = Some("time zone offset hour");
+    } else if mm > 60 {
+        *range = Some("time zone offset minute");
+    }
+    matches!(b[0], b'+' | b'-').then(|| &value[6..])
+}
+
+fn days_in(month: u32, year: i64) -> u32 {
+    match month {
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
 }

@@ -6,6 +6,7 @@ mod common;
 mod admin;
 mod api;
 mod chaos;
+mod differential;
 mod explore;
 mod lifecycle;
 mod readme;

@@ -72,6 +72,8 @@ mod activity;
 mod app;
 mod bot;
 mod chaos;
+#[cfg(feature = "cli")]
+pub mod cli;
 mod clock;
 mod diagnostics;
 mod events;

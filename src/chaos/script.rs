@@ -1,25 +1,5 @@
-//! Fault scripts: the explicit decisions of a run, replayable exactly.
-//!
-//! A run's script lists every non-calm decision: per JSON route and `k`, the
-//! fault and the delays; per published message (by idempotency key), its
-//! copy count; per SSE connection `k`, when it was cut or ended. Replaying
-//! a script (`builder().script(..)` or `MOCK_CHAT_SCRIPT=file.json`) makes
-//! exactly those decisions, and every decision not in it calm.
-//!
-//! The JSON form is stable (`"version": 1`):
-//!
-//! ```json
-//! {
-//!   "version": 1,
-//!   "seed": 42,
-//!   "requests": [
-//!     {"route": "post_message", "k": 3, "fault": {"kind": "drop_after_commit"},
-//!      "latency_before_ms": 0, "latency_after_ms": 120}
-//!   ],
-//!   "copies": [{"key": "msg-7", "copies": 3}],
-//!   "streams": [{"k": 1, "cut_after": 7}]
-//! }
-//! ```
+//! Fault scripts: the explicit decisions of a run, replayable exactly (see
+//! [`FaultScript`]).
 
 use std::fmt;
 use std::time::Duration;
@@ -72,7 +52,28 @@ pub struct ScriptedStream {
     pub end_after: Option<u64>,
 }
 
-/// The explicit chaos decisions of a run; see the [module docs](self).
+/// The explicit chaos decisions of a run, replayable exactly.
+///
+/// A run's script lists every non-calm decision: per JSON route and `k`, the
+/// fault and the delays; per published message (by idempotency key), its
+/// copy count; per SSE connection `k`, when it was cut or ended. Replaying
+/// a script (`builder().script(..)` or `MOCK_CHAT_SCRIPT=file.json`) makes
+/// exactly those decisions, and every decision not in it calm.
+///
+/// The JSON form is stable (`"version": 1`):
+///
+/// ```json
+/// {
+///   "version": 1,
+///   "seed": 42,
+///   "requests": [
+///     {"route": "post_message", "k": 3, "fault": {"kind": "drop_after_commit"},
+///      "latency_before_ms": 0, "latency_after_ms": 120}
+///   ],
+///   "copies": [{"key": "msg-7", "copies": 3}],
+///   "streams": [{"k": 1, "cut_after": 7}]
+/// }
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FaultScript {
@@ -129,7 +130,7 @@ impl FaultScript {
         self.len() == 0
     }
 
-    /// The stable JSON form (see the [module docs](self)).
+    /// The stable JSON form (see [`FaultScript`]).
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_default()
     }

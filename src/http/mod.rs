@@ -8,10 +8,12 @@
 //! - [`faults`]: a chaos decision, acted out;
 //! - [`api`]: the JSON routes' handlers;
 //! - [`sse`]: the event stream;
-//! - [`admin`]: `/__admin/`, for tests not written in Rust.
+//! - [`admin`]: `/__admin/`, for tests not written in Rust;
+//! - [`cors`]: preflights and `Access-Control-Allow-Origin`, when asked.
 
 pub(crate) mod admin;
 mod api;
+mod cors;
 mod faults;
 mod request;
 pub(crate) mod response;
@@ -46,6 +48,7 @@ pub(crate) struct HttpConfig {
     pub(crate) stream_lifetime: Option<Duration>,
     pub(crate) admin: Option<AdminConfig>,
     pub(crate) max_body: usize,
+    pub(crate) cors: bool,
 }
 
 /// The warp filter serving the whole API.
@@ -137,8 +140,13 @@ async fn serve(app: &Arc<App>, config: &HttpConfig, req: &Request) -> Served {
         // The test talking to its double: not recorded, never faulted.
         return admin::handle(app, admin, req).into();
     }
+    if config.cors {
+        if let Some(preflight) = cors::preflight(req, &target) {
+            return preflight.into();
+        }
+    }
     let seq = record(app, req);
-    let served = match target {
+    let mut served = match target {
         Target::NotFound | Target::Admin => response::not_found().into(),
         Target::MethodNotAllowed(allowed) => response::method_not_allowed(&allowed).into(),
         Target::Events => {
@@ -159,6 +167,9 @@ async fn serve(app: &Arc<App>, config: &HttpConfig, req: &Request) -> Served {
             }
         }
     };
+    if config.cors {
+        cors::allow_origin(&mut served.response);
+    }
     app.records().update(seq, |r| {
         r.status = served.status;
         r.fault = served.fault;

@@ -9,6 +9,8 @@ mod chaos;
 mod differential;
 mod explore;
 mod lifecycle;
+mod limits;
 mod readme;
+mod serve;
 mod sse;
 mod toolkit;

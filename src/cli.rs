@@ -1,0 +1,646 @@
+//! The standalone server's command line: `mock-chat-server` (installed
+//! with `cargo install mock-chat-server --features cli`) and
+//! `cargo run --example serve` are this module. A drop-in for the
+//! reference's `go run .`: same address defaults (`localhost:3000`, env
+//! `HTTP_HOST`, `PORT`), same wire, the reference's chaos, plus a seed and
+//! flags. Only with the `cli` feature.
+//!
+//! ```text
+//! mock-chat-server                                  # localhost:3000, reference chaos
+//! mock-chat-server --chaos none --admin
+//! mock-chat-server --seed 42 --time-scale 0.1 --sse-retry 1000
+//! mock-chat-server --host 0.0.0.0 --fixtures examples/fixtures.json --cors
+//! ```
+//!
+//! `HTTP_HOST`, `PORT` and `MOCK_CHAT_SEED` supply defaults for `--host`,
+//! `--port` and `--seed`. Each request is logged on one line through a
+//! non-blocking writer (`--quiet` drops them; `RUST_LOG` filters); client
+//! diagnostics are logged as warnings.
+//!
+//! The fixtures file (`--fixtures`) is a JSON list of chats, each with its
+//! earlier messages, oldest first; `author` defaults to `"bot"` and
+//! `ago_secs` (how long before start the message was sent) to 0:
+//!
+//! ```json
+//! [
+//!   {"name": "Team", "messages": [
+//!     {"author": "bot", "text": "Stand-up in 5 minutes", "ago_secs": 300},
+//!     {"author": "user", "text": "On my way", "ago_secs": 120}
+//!   ]},
+//!   {"name": "Empty chat"}
+//! ]
+//! ```
+//!
+//! Ctrl-C or SIGTERM stops the server: open SSE streams are closed and the
+//! process exits with status 0. A second Ctrl-C during the stop exits at
+//! once (status 130).
+
+use std::io::IsTerminal;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, ValueEnum};
+use std::time::Duration;
+
+use crate::{ChatFixture, FaultPlan, IdStyle, MockChatServer, MockChatServerBuilder};
+
+/// The command line of the standalone server (see the [module docs](self)).
+///
+/// A reproducibly flaky chat server: chats, messages, bots and an SSE stream.
+///
+/// By default it behaves like the reference companion server: slow answers,
+/// 5% 503s, 5% timeouts and duplicated SSE events. The seed printed at start
+/// replays the same faults for the same sequence of requests.
+#[derive(Debug, Parser, PartialEq)]
+#[command(
+    name = "mock-chat-server",
+    version,
+    verbatim_doc_comment,
+    after_help = "Examples:\n  \
+        mock-chat-server --chaos none --admin      calm, with the /__admin/ API for UI tests\n  \
+        mock-chat-server --seed 42                 replay the faults of an earlier run\n  \
+        mock-chat-server --host 0.0.0.0 --cors     reachable from phones and browser apps\n  \
+        mock-chat-server --fixtures FILE           your own chats and messages\n\n\
+        --quiet (or RUST_LOG=warn) hides the per-request log lines."
+)]
+pub struct Cli {
+    /// Host or address to listen on (0.0.0.0: every interface, for phones on the LAN).
+    #[arg(long, env = "HTTP_HOST", default_value = "localhost")]
+    host: String,
+
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, env = "PORT", default_value_t = 3000)]
+    port: u16,
+
+    /// Seed of every random choice (default: random, printed at start).
+    #[arg(long, env = "MOCK_CHAT_SEED")]
+    seed: Option<u64>,
+
+    /// Fault plan: a preset (reference, none, hostile) or a JSON plan file.
+    #[arg(long, default_value = "reference", value_name = "PRESET|FILE")]
+    chaos: String,
+
+    /// Multiplies every injected delay and the bot's delay (0.1 = ten times faster).
+    #[arg(
+        long,
+        default_value_t = 1.0,
+        value_name = "F",
+        allow_negative_numbers = true
+    )]
+    time_scale: f64,
+
+    /// Serve the /__admin/ API (reset, create chats, inject messages, force faults, journal).
+    #[arg(long)]
+    admin: bool,
+
+    /// Id format on the wire.
+    #[arg(long, value_enum, default_value_t = Ids::Uuid)]
+    ids: Ids,
+
+    /// JSON file of chats with optional initial messages (see examples/fixtures.json).
+    #[arg(long, value_name = "FILE")]
+    fixtures: Option<PathBuf>,
+
+    /// Require `Authorization: Bearer T` on every admin request.
+    #[arg(long, value_name = "T")]
+    admin_token: Option<String>,
+
+    /// Answer CORS preflights and allow any origin on the public API (not /__admin/).
+    #[arg(long)]
+    cors: bool,
+
+    /// Start every SSE stream with `retry: MS` (scaled by --time-scale).
+    #[arg(long, value_name = "MS")]
+    sse_retry: Option<u64>,
+
+    /// Send a `: keep-alive` comment on SSE streams idle this many seconds.
+    #[arg(long, value_name = "SECS")]
+    keep_alive: Option<u64>,
+
+    /// No request lines (warnings and client diagnostics still show).
+    #[arg(long)]
+    quiet: bool,
+
+    /// Most connections open at once; further ones wait.
+    #[arg(long, default_value_t = 4096, value_name = "N")]
+    max_connections: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Ids {
+    /// UUID strings, as the reference server sends (the default).
+    Uuid,
+    /// Positive integers, as the challenge's prose says (not the real wire).
+    Number,
+}
+
+/// What the flags resolve to, before anything is bound.
+#[derive(Debug)]
+struct Config {
+    addr: SocketAddr,
+    plan: FaultPlan,
+    plan_name: String,
+    id_style: IdStyle,
+    /// The chats of `--fixtures`, if given.
+    chats: Option<Vec<ChatFixture>>,
+    builder: MockChatServerBuilder,
+}
+
+/// Resolves `--host`, preferring IPv4: `localhost` may resolve to `::1`
+/// first, which an Android emulator (10.0.2.2 is the host's 127.0.0.1) and
+/// clients dialling 127.0.0.1 cannot reach.
+fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
+    let addrs: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve --host {host:?}: {e}"))?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or_else(|| addrs.first())
+        .copied()
+        .ok_or_else(|| format!("--host {host:?} resolves to no address"))
+}
+
+/// Turns flags into a server configuration, reading the plan and fixtures
+/// files. Every error is one line naming the problem.
+fn configure(cli: &Cli) -> Result<Config, String> {
+    let addr = resolve(&cli.host, cli.port)?;
+    if !(cli.time_scale.is_finite() && cli.time_scale > 0.0) {
+        return Err(format!(
+            "--time-scale must be a number above 0, got {}",
+            cli.time_scale
+        ));
+    }
+    let (plan, plan_name) = match FaultPlan::preset(&cli.chaos) {
+        Ok(plan) => (plan, cli.chaos.clone()),
+        Err(_) => {
+            let text = std::fs::read_to_string(&cli.chaos).map_err(|e| {
+                format!(
+                    "--chaos {:?} is neither a preset (reference, none, hostile) nor a readable file: {e}",
+                    cli.chaos
+                )
+            })?;
+            let plan =
+                FaultPlan::from_json(&text).map_err(|e| format!("--chaos {}: {e}", cli.chaos))?;
+            (plan, format!("file {}", cli.chaos))
+        }
+    };
+    let id_style = match cli.ids {
+        Ids::Number => IdStyle::Number,
+        Ids::Uuid => IdStyle::Uuid,
+    };
+    let mut builder = MockChatServer::builder()
+        .bind(addr)
+        .faults(plan.clone())
+        .time_scale(cli.time_scale)
+        .admin_api(cli.admin)
+        .cors(cli.cors)
+        .max_connections(cli.max_connections)
+        .id_style(id_style);
+    if let Some(token) = &cli.admin_token {
+        builder = builder.admin_token(token.clone());
+    }
+    if let Some(ms) = cli.sse_retry {
+        builder = builder.sse_retry(Duration::from_millis(ms));
+    }
+    if let Some(secs) = cli.keep_alive.filter(|s| *s > 0) {
+        builder = builder.keep_alive(Duration::from_secs(secs));
+    }
+    if let Some(seed) = cli.seed {
+        builder = builder.seed(seed);
+    }
+    let chats = match &cli.fixtures {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("--fixtures {}: {e}", path.display()))?;
+            let chats: Vec<ChatFixture> = serde_json::from_str(&text)
+                .map_err(|e| format!("--fixtures {}: not a list of chats: {e}", path.display()))?;
+            builder = builder.chats(chats.clone());
+            Some(chats)
+        }
+        None => None,
+    };
+    Ok(Config {
+        addr,
+        plan,
+        plan_name,
+        id_style,
+        chats,
+        builder,
+    })
+}
+
+/// This machine's address on the local network, if it has one: the source
+/// address of a route to a documentation address (no packet is sent).
+fn lan_ip() -> Option<IpAddr> {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    socket.connect("192.0.2.1:9").ok()?;
+    let ip = socket.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+/// The start-up banner: URL, seed, plan and how to reach the server.
+fn banner(cli: &Cli, config: &Config, server: &MockChatServer) -> String {
+    // The port from the server (--port 0 picks one), the address as asked.
+    let port = server.address().port();
+    let ip = config.addr.ip();
+    let url = if ip.is_unspecified() || (cli.host == "localhost" && ip.is_loopback()) {
+        format!("http://localhost:{port}")
+    } else {
+        server.uri()
+    };
+    let seed = server.seed();
+    let fixtures = match (&cli.fixtures, &config.chats) {
+        (Some(path), Some(chats)) => format!("{} ({} chats)", path.display(), chats.len()),
+        _ => "built-in (4 chats)".to_string(),
+    };
+    let ids = match config.id_style {
+        IdStyle::Number => "number",
+        IdStyle::Uuid => "uuid",
+    };
+    let mut out = format!("mock-chat-server listening on {url}\n");
+    out += &format!("  seed:       {seed}   (reproduce: --seed {seed} or MOCK_CHAT_SEED={seed})\n");
+    // The summary names the preset ("reference: …", "none (calm)").
+    out += &format!("  chaos:      {}", config.plan.summary());
+    if config.plan_name.starts_with("file ") {
+        out += &format!("   (from {})", config.plan_name);
+    }
+    out += "\n";
+    out += &format!(
+        "  time scale: {}   ids: {ids}   fixtures: {fixtures}\n",
+        cli.time_scale
+    );
+    if cli.admin {
+        out += &format!("  admin API:  on — e.g. curl -X POST {url}/__admin/reset\n");
+        if !ip.is_loopback() {
+            let guard = if cli.admin_token.is_some() {
+                "token required"
+            } else {
+                "add --admin-token"
+            };
+            out += &format!(
+                "  WARNING:    the admin API is reachable beyond this machine ({guard}): anyone who can reach {ip} can reset and drive this server\n"
+            );
+        }
+    } else {
+        out += "  admin API:  off (--admin to enable /__admin/)\n";
+    }
+    if ip.is_unspecified() {
+        match lan_ip() {
+            Some(lan) => out += &format!("  LAN:        http://{}\n", SocketAddr::new(lan, port)),
+            None => out += "  LAN:        no network address found\n",
+        }
+        out += &format!("  emulator:   http://10.0.2.2:{port} (Android), {url} (iOS simulator)\n");
+    } else if ip.is_loopback() && ip.is_ipv4() {
+        // 10.0.2.2 is the Android emulator's name for the host's 127.0.0.1.
+        out += &format!(
+            "  emulator:   http://10.0.2.2:{port} (Android), {url} (iOS simulator); \
+             phones need --host 0.0.0.0\n"
+        );
+    }
+    out += &format!("  try:        curl {url}/chats\n");
+    out += "Ctrl-C to stop.";
+    out
+}
+
+/// Ctrl-C and (on Unix) SIGTERM, listened for from the moment this exists.
+/// It is created before the banner is printed: a signal sent as soon as the
+/// banner appears must not meet the default action, which kills the process
+/// with its streams half-written.
+struct StopSignals {
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+    #[cfg(windows)]
+    ctrl_c: tokio::signal::windows::CtrlC,
+}
+
+impl StopSignals {
+    fn new() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(StopSignals {
+                interrupt: signal(SignalKind::interrupt())?,
+                terminate: signal(SignalKind::terminate())?,
+            })
+        }
+        #[cfg(windows)]
+        {
+            Ok(StopSignals {
+                ctrl_c: tokio::signal::windows::ctrl_c()?,
+            })
+        }
+        #[cfg(not(any(unix, windows)))]
+        {
+            Ok(StopSignals {})
+        }
+    }
+
+    /// The next stop request.
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+        #[cfg(windows)]
+        self.ctrl_c.recv().await;
+        #[cfg(not(any(unix, windows)))]
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Parses the command line and runs the server until Ctrl-C or SIGTERM:
+/// the whole `mock-chat-server` binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("mock-chat-server: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(run(cli))
+}
+
+/// Logs through a non-blocking writer: a slow terminal never slows the
+/// server. The guard flushes what is left when dropped.
+fn init_logging(quiet: bool) -> tracing_appender::non_blocking::WorkerGuard {
+    let (writer, guard) = tracing_appender::non_blocking(std::io::stdout());
+    // Our one line per request, without warp's own errors for the streams
+    // chaos cuts on purpose (the request line names the fault).
+    let mut default_filter = "info,warp::server=off,warp::filters::sse=off".to_string();
+    if quiet {
+        default_filter.push_str(",mock_chat_server::request=off");
+    }
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_ansi(std::io::stdout().is_terminal())
+        .with_writer(writer)
+        .try_init();
+    guard
+}
+
+/// Runs the server described by `cli` until Ctrl-C or SIGTERM; the exit
+/// code says how it went (2: bad flags or files, 1: could not start,
+/// 130: forced stop).
+pub async fn run(cli: Cli) -> ExitCode {
+    let _log = init_logging(cli.quiet);
+    let config = match configure(&cli) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("mock-chat-server: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut signals = match StopSignals::new() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("mock-chat-server: cannot listen for Ctrl-C: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let server = match config.builder.clone().try_start().await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("mock-chat-server: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    println!("{}", banner(&cli, &config, &server));
+    signals.recv().await;
+    println!("stopping (closing open connections; Ctrl-C again to force)…");
+    tokio::select! {
+        _ = server.shutdown() => {}
+        _ = signals.recv() => {
+            eprintln!("mock-chat-server: forced stop");
+            return ExitCode::from(130);
+        }
+    }
+    println!("stopped.");
+    ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        let mut all = vec!["mock-chat-server"];
+        all.extend_from_slice(args);
+        Cli::try_parse_from(all)
+    }
+
+    #[test]
+    fn defaults_are_localhost_3000_reference() {
+        // Only meaningful when the env defaults are unset, as on CI.
+        if std::env::var_os("PORT").is_some() || std::env::var_os("HTTP_HOST").is_some() {
+            return;
+        }
+        let cli = parse(&[]).unwrap();
+        assert_eq!(cli.port, 3000);
+        assert_eq!(cli.host, "localhost");
+        assert_eq!(cli.chaos, "reference");
+        assert!(!cli.admin);
+        let config = configure(&cli).unwrap();
+        assert_eq!(config.plan, FaultPlan::reference());
+        assert_eq!(config.addr.port(), 3000);
+        assert!(config.addr.ip().is_loopback());
+    }
+
+    #[test]
+    fn flags_map_to_configuration() {
+        let cli = parse(&[
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--seed",
+            "42",
+            "--chaos",
+            "none",
+            "--time-scale",
+            "0.5",
+            "--admin",
+            "--ids",
+            "uuid",
+        ])
+        .unwrap();
+        assert_eq!(cli.seed, Some(42));
+        assert_eq!(cli.ids, Ids::Uuid);
+        let config = configure(&cli).unwrap();
+        assert_eq!(config.plan, FaultPlan::none());
+        assert_eq!(config.addr, "127.0.0.1:0".parse().unwrap());
+    }
+
+    #[test]
+    fn bad_flags_are_one_line_errors() {
+        assert!(parse(&["--port", "99999"]).is_err());
+        assert!(parse(&["--ids", "hex"]).is_err());
+        let cli = parse(&["--chaos", "/no/such/plan.json"]).unwrap();
+        let e = configure(&cli).unwrap_err();
+        assert!(e.contains("--chaos") && !e.contains('\n'), "{e}");
+        let cli = parse(&["--time-scale", "0"]).unwrap();
+        assert!(configure(&cli).unwrap_err().contains("--time-scale"));
+    }
+
+    #[test]
+    fn ids_flag_maps_to_id_style() {
+        let config = configure(&parse(&["--port", "0"]).unwrap()).unwrap();
+        assert_eq!(config.id_style, IdStyle::Uuid);
+        assert!(config.chats.is_none());
+        let config = configure(&parse(&["--port", "0", "--ids", "number"]).unwrap()).unwrap();
+        assert_eq!(config.id_style, IdStyle::Number);
+    }
+
+    #[test]
+    fn env_variables_are_the_defaults_of_host_port_and_seed() {
+        use clap::CommandFactory;
+        let cmd = Cli::command();
+        let env_of = |id: &str| {
+            cmd.get_arguments()
+                .find(|a| a.get_id() == id)
+                .and_then(|a| a.get_env())
+                .map(|e| e.to_string_lossy().into_owned())
+        };
+        assert_eq!(env_of("host").as_deref(), Some("HTTP_HOST"));
+        assert_eq!(env_of("port").as_deref(), Some("PORT"));
+        assert_eq!(env_of("seed").as_deref(), Some("MOCK_CHAT_SEED"));
+        assert_eq!(env_of("chaos"), None);
+        // Flags win over the environment (clap's rule); checked end to end in
+        // tests/serve_cli.rs, which sets the variables on a child process.
+    }
+
+    #[test]
+    fn help_lists_every_flag_and_variable() {
+        use clap::CommandFactory;
+        let help = Cli::command().render_long_help().to_string();
+        for needle in [
+            "--host",
+            "--port",
+            "--seed",
+            "--chaos",
+            "--time-scale",
+            "--admin",
+            "--ids",
+            "--fixtures",
+            "HTTP_HOST",
+            "PORT",
+            "MOCK_CHAT_SEED",
+            "reference, none, hostile",
+            "number",
+            "uuid",
+            "RUST_LOG",
+        ] {
+            assert!(help.contains(needle), "--help lacks {needle}:\n{help}");
+        }
+    }
+
+    #[test]
+    fn localhost_prefers_ipv4() {
+        let addr = resolve("localhost", 0).unwrap();
+        assert!(addr.ip().is_loopback());
+        // Any system that resolves localhost to 127.0.0.1 at all gets it.
+        let any_v4 = ("localhost", 0)
+            .to_socket_addrs()
+            .unwrap()
+            .any(|a| a.is_ipv4());
+        assert_eq!(addr.is_ipv4(), any_v4);
+        assert!(resolve("no-such-host.invalid", 0)
+            .unwrap_err()
+            .contains("--host"));
+    }
+
+    #[test]
+    fn the_example_fixtures_file_is_accepted() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/fixtures.json");
+        let cli = parse(&["--fixtures", path]).unwrap();
+        let config = configure(&cli).unwrap();
+        let chats = config.chats.unwrap();
+        let expected: Vec<ChatFixture> =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        assert_eq!(chats, expected);
+        assert!(chats.len() >= 2 && chats.iter().any(|c| c.messages.is_empty()));
+    }
+
+    #[tokio::test]
+    async fn banner_fits_one_screen_and_names_url_seed_and_plan() {
+        let cli = parse(&[
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--seed",
+            "42",
+            "--chaos",
+            "hostile",
+            "--admin",
+        ])
+        .unwrap();
+        let config = configure(&cli).unwrap();
+        let server = config.builder.clone().start().await;
+        let text = banner(&cli, &config, &server);
+        assert!(text.lines().count() <= 12, "{text}");
+        assert!(
+            text.contains(&format!("listening on {}", server.uri())),
+            "{text}"
+        );
+        assert!(text.contains("seed:       42"), "{text}");
+        assert!(text.contains("--seed 42"), "{text}");
+        assert!(text.contains(&FaultPlan::hostile().summary()), "{text}");
+        assert!(text.contains("/__admin/reset"), "{text}");
+        assert!(text.contains("10.0.2.2"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn banner_for_every_interface_points_at_localhost_and_the_lan() {
+        let cli = parse(&["--host", "0.0.0.0", "--port", "0", "--chaos", "none"]).unwrap();
+        let config = configure(&cli).unwrap();
+        let server = config.builder.clone().start().await;
+        let port = server.address().port();
+        let text = banner(&cli, &config, &server);
+        let first = text.lines().next().unwrap();
+        assert_eq!(
+            first,
+            format!("mock-chat-server listening on http://localhost:{port}")
+        );
+        assert!(text.contains("  LAN:        "), "{text}");
+        assert!(text.contains(&format!("http://10.0.2.2:{port}")), "{text}");
+        assert!(!text.contains("phones need"), "{text}");
+        assert!(text.contains("admin API:  off"), "{text}");
+    }
+
+    #[test]
+    fn plan_and_fixture_files_are_read() {
+        let dir = std::env::temp_dir().join(format!("mcs-serve-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let plan = dir.join("plan.json");
+        std::fs::write(&plan, FaultPlan::hostile().to_json()).unwrap();
+        let bad = dir.join("bad.json");
+        std::fs::write(&bad, "{\"get_chats\": {\"unavailable\": 2}}").unwrap();
+        let fixtures = dir.join("fixtures.json");
+        std::fs::write(&fixtures, r#"[{"name":"Only","messages":[{"text":"hi"}]}]"#).unwrap();
+
+        let cli = parse(&["--chaos", plan.to_str().unwrap()]).unwrap();
+        assert_eq!(configure(&cli).unwrap().plan, FaultPlan::hostile());
+        let cli = parse(&["--chaos", bad.to_str().unwrap()]).unwrap();
+        assert!(configure(&cli).unwrap_err().contains("unavailable"));
+        let cli = parse(&["--fixtures", fixtures.to_str().unwrap()]).unwrap();
+        assert!(configure(&cli).is_ok());
+        std::fs::write(&fixtures, "[{\"nom\": 1}]").unwrap();
+        let cli = parse(&["--fixtures", fixtures.to_str().unwrap()]).unwrap();
+        assert!(configure(&cli).unwrap_err().contains("--fixtures"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -76,7 +76,7 @@ pub(crate) struct BusyGuard {
 impl Drop for BusyGuard {
     fn drop(&mut self) {
         let work = self.work;
-        self.activity.busy.send_modify(|b| match work {
+        self.activity.count(|b| match work {
             Work::Request => b.requests -= 1,
             Work::Bot => b.bots -= 1,
         });
@@ -93,8 +93,18 @@ impl Activity {
     }
 
     /// Counts `work` until the guard drops.
+    /// Changes the counts; wakes `settle` only if something waits on it.
+    fn count(&self, change: impl FnOnce(&mut Busy)) {
+        // Asked under the value's lock: a wait that subscribes concurrently
+        // either is counted here or reads the new value.
+        self.busy.send_if_modified(|b| {
+            change(b);
+            self.busy.receiver_count() > 0
+        });
+    }
+
     pub(crate) fn start(self: &Arc<Self>, work: Work) -> BusyGuard {
-        self.busy.send_modify(|b| match work {
+        self.count(|b| match work {
             Work::Request => b.requests += 1,
             Work::Bot => b.bots += 1,
         });

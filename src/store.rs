@@ -133,6 +133,8 @@ struct KeyTable {
 #[derive(Debug)]
 struct ChatState {
     chat: Chat,
+    /// The chat's wire JSON, rendered once.
+    json: Bytes,
     messages: Vec<Arc<StoredMessage>>,
 }
 
@@ -226,8 +228,10 @@ impl Store {
             IdStyle::Number => ChatId::number(i + 1),
         };
         inner.index.insert(id, inner.chats.len());
+        let chat = Chat { id, name };
         inner.chats.push(ChatState {
-            chat: Chat { id, name },
+            json: Bytes::from(wire::chat_json(&chat)),
+            chat,
             messages: Vec::new(),
         });
         id
@@ -296,9 +300,7 @@ impl Store {
             inner.period,
             k,
         ));
-        let items = order
-            .iter()
-            .map(|&i| Bytes::from(wire::chat_json(&inner.chats[i].chat)));
+        let items = order.iter().map(|&i| inner.chats[i].json.clone());
         json_array(items)
     }
 

@@ -32,13 +32,18 @@ impl Bodies {
             .seed(1)
             .start()
             .await;
+        let first = server.chats()[0].id;
         for i in 0..page.saturating_sub(1) {
             server
-                .inject_message(1, mock_chat_server::Author::User, format!("message {i}"))
+                .inject_message(
+                    &first,
+                    mock_chat_server::Author::User,
+                    format!("message {i}"),
+                )
                 .unwrap();
         }
         let chats = serde_json::to_vec(&server.chats()).unwrap();
-        let messages = serde_json::to_vec(&server.messages(1)).unwrap();
+        let messages = serde_json::to_vec(&server.messages(&first)).unwrap();
         Bodies {
             chats: chats.into(),
             messages: messages.into(),
@@ -66,13 +71,13 @@ pub fn bare_routes(
         .map(move || json(chats.clone()));
     let messages = bodies.messages.clone();
     let get_messages = warp::get()
-        .and(warp::path!("chats" / u64 / "messages"))
+        .and(warp::path!("chats" / String / "messages"))
         .map(move |_id| json(messages.clone()));
     let next_id = Arc::new(AtomicU64::new(1));
     let post = warp::post()
-        .and(warp::path!("chats" / u64 / "messages"))
+        .and(warp::path!("chats" / String / "messages"))
         .and(warp::body::json())
-        .map(move |chat_id: u64, body: serde_json::Value| {
+        .map(move |chat_id: String, body: serde_json::Value| {
             let id = next_id.fetch_add(1, Ordering::Relaxed);
             let text = body.get("text").and_then(|t| t.as_str()).unwrap_or("");
             let msg = serde_json::json!({

@@ -210,6 +210,9 @@ fn record(app: &App, req: &Request) -> u64 {
 }
 
 fn log_request(req: &Request, served: &Served, started: Instant) {
+    if !tracing::enabled!(target: "mock_chat_server::request", tracing::Level::INFO) {
+        return;
+    }
     let status = served
         .status
         .map_or_else(|| "dropped".to_string(), |s| s.to_string());

@@ -30,12 +30,7 @@ use tokio::sync::Notify;
 #[path = "support/http1.rs"]
 mod http1;
 
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use http1::env_or;
 
 /// Opens `/events?stream=messages` and returns the stream once the 200 head
 /// has arrived (so the subscription exists on the server).

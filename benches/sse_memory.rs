@@ -22,12 +22,7 @@ use tokio::net::TcpStream;
 #[path = "support/http1.rs"]
 mod http1;
 
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use http1::env_or;
 
 fn rss_kib() -> u64 {
     http1::rss_kib(std::process::id()).unwrap_or(0)

@@ -44,6 +44,14 @@ impl Clock {
     }
 }
 
+/// The local offset, read once per process (reading the zone is the
+/// dearest part of starting a server). Go's `time.Now()` is in the local
+/// zone: so is every `sent_at`.
+fn local_offset() -> FixedOffset {
+    static OFFSET: std::sync::OnceLock<FixedOffset> = std::sync::OnceLock::new();
+    *OFFSET.get_or_init(|| *Local::now().offset())
+}
+
 /// A [`Clock`] in use: its origin, its local offset and its reading counter.
 #[derive(Debug)]
 pub(crate) struct Ticker {
@@ -61,8 +69,7 @@ impl Ticker {
             clock,
             wall_start: Utc::now(),
             tokio_start: tokio::time::Instant::now(),
-            // Go's time.Now() is in the local zone: so is every `sent_at`.
-            offset: *Local::now().offset(),
+            offset: local_offset(),
             readings: AtomicU64::new(0),
             time_scale,
         }

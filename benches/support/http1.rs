@@ -78,14 +78,7 @@ impl Conn {
             if let Some(i) = find(&self.buf[..self.filled], b"\r\n\r\n") {
                 break i + 4;
             }
-            if self.filled == self.buf.len() {
-                self.buf.resize(self.buf.len() * 2, 0);
-            }
-            let n = self.stream.read(&mut self.buf[self.filled..]).await?;
-            if n == 0 {
-                return Err(io::ErrorKind::UnexpectedEof.into());
-            }
-            self.filled += n;
+            self.fill().await?;
         };
         let head = &self.buf[..head_end];
         let status = std::str::from_utf8(head.get(9..12).unwrap_or_default())
@@ -182,6 +175,14 @@ fn header_value<'a>(line: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
     line[..colon]
         .eq_ignore_ascii_case(name)
         .then(|| &line[colon + 1..])
+}
+
+/// A number from the environment, else `default`.
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// Position of `needle` in `hay`.

@@ -211,6 +211,45 @@ async fn deny_client_misuse_fails_the_test_naming_the_request_and_rule() {
     );
 }
 
+/// A deliberately buggy client: it reuses a key for another text, then
+/// reconnects to the stream without `Last-Event-ID` after the server ended
+/// it. `deny_client_misuse` fails the test, naming each request and rule.
+#[tokio::test]
+async fn deny_client_misuse_catches_a_buggy_client() {
+    let result = tokio::spawn(async {
+        let server = MockChatServer::builder()
+            .seed(1)
+            .time_scale(0.005)
+            .deny_client_misuse()
+            .start()
+            .await;
+        let john = chat(&server, "John");
+        send(&server, &john, "reused", "first").await;
+        post(
+            &server,
+            &john.id.to_string(),
+            Some("reused"),
+            r#"{"text":"second"}"#,
+        )
+        .await;
+        let mut sse = Sse::open(&server, &[]).await;
+        sse.drain().await; // the server ends it after 150 ms
+        let _again = Sse::open(&server, &[]).await;
+        drop(server);
+    })
+    .await;
+    let panic = result.unwrap_err().into_panic();
+    let message = panic.downcast_ref::<String>().unwrap();
+    assert!(
+        message.contains("request #2: key reused for a different message"),
+        "{message}"
+    );
+    assert!(
+        message.contains("request #4: reconnect without Last-Event-ID"),
+        "{message}"
+    );
+}
+
 #[tokio::test]
 async fn a_correct_client_produces_no_diagnostic_under_hostile_chaos() {
     let server = MockChatServer::builder()

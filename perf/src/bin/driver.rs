@@ -50,13 +50,16 @@ async fn main_async(mode: &str, n: usize) {
         }
         "get-chats" | "get-messages" => {
             let s = calm().await;
+            let first = s.chats()[0].id;
             for i in 0..99 {
-                s.inject_message(1, Author::User, format!("m{i}")).unwrap();
+                s.inject_message(&first, Author::User, format!("m{i}"))
+                    .unwrap();
             }
+            let messages = format!("/chats/{first}/messages");
             let path = if mode == "get-chats" {
                 "/chats"
             } else {
-                "/chats/1/messages"
+                messages.as_str()
             };
             let mut c = http1::Conn::connect(s.address()).await.unwrap();
             for _ in 0..n {
@@ -73,12 +76,13 @@ async fn main_async(mode: &str, n: usize) {
         "post" | "replay" | "bare-post" => {
             let bare;
             let ours;
-            let addr = if mode == "bare-post" {
+            let (addr, path) = if mode == "bare-post" {
                 bare = BareWarp::start(loopback, Bodies::default()).await;
-                bare.address()
+                (bare.address(), "/chats/1/messages".to_string())
             } else {
                 ours = calm().await;
-                ours.address()
+                let first = ours.chats()[0].id;
+                (ours.address(), format!("/chats/{first}/messages"))
             };
             let mut c = http1::Conn::connect(addr).await.unwrap();
             for i in 0..n {
@@ -88,7 +92,7 @@ async fn main_async(mode: &str, n: usize) {
                     format!("key-{i}")
                 };
                 let a = c
-                    .post("/chats/1/messages", &key, r#"{"text":"hello there"}"#)
+                    .post(&path, &key, r#"{"text":"hello there"}"#)
                     .await
                     .unwrap();
                 assert_eq!(a.status, 200);
@@ -115,8 +119,9 @@ async fn main_async(mode: &str, n: usize) {
                     }
                 }));
             }
+            let first = s.chats()[0].id;
             for i in 0..n {
-                s.inject_message(1, Author::User, format!("event {i}"))
+                s.inject_message(&first, Author::User, format!("event {i}"))
                     .unwrap();
                 tokio::task::yield_now().await;
             }

@@ -8,7 +8,7 @@
 //! Client and server share one current-thread runtime, so a figure is the
 //! whole CPU cost of one keep-alive round trip (client + server + loopback
 //! syscalls) without cross-thread wake-up noise. The client is a minimal
-//! HTTP/1.1 writer/reader (`benches/support/http1.rs`) so the server's part
+//! HTTP/1.1 writer/reader (`perf/src/http1.rs`) so the server's part
 //! dominates.
 //!
 //! Groups:
@@ -23,8 +23,7 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use mock_chat_server::{Author, BotBehavior, ChatFixture, MockChatServer};
 
-#[path = "support/http1.rs"]
-mod http1;
+use mock_chat_server_perf::http1;
 
 use http1::Conn;
 

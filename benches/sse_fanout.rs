@@ -27,8 +27,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
-#[path = "support/http1.rs"]
-mod http1;
+use mock_chat_server_perf::http1;
 
 use http1::env_or;
 

@@ -19,8 +19,7 @@ use mock_chat_server::{Author, BotBehavior, MockChatServer};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-#[path = "support/http1.rs"]
-mod http1;
+use mock_chat_server_perf::http1;
 
 use http1::env_or;
 

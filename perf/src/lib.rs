@@ -146,9 +146,7 @@ impl Drop for BareWarp {
     }
 }
 
-/// The benches' minimal HTTP/1.1 client and `/proc` readers, shared rather
-/// than copied.
-#[path = "../../benches/support/http1.rs"]
+/// The benches' minimal HTTP/1.1 client and `/proc` readers.
 pub mod http1;
 
 pub use http1::{fds, rss_kib, threads};

@@ -4,7 +4,8 @@
 //! redirects, no TLS: just enough to drive a server on loopback without the
 //! client's own overhead dominating the measurement.
 //!
-//! Shared by `benches/*.rs` and `examples/load.rs` through `#[path]`.
+//! Used by `benches/*.rs` (this crate is their dev-dependency) and by this
+//! crate's own tools.
 
 #![allow(dead_code)]
 

@@ -50,128 +50,147 @@ enum Frame {
     ArrayNext,
 }
 
+/// What the scanner expects next.
+enum Step {
+    /// A value.
+    Value,
+    /// The next structural byte of the innermost container.
+    Structure,
+    /// Nothing: the first value is complete.
+    Done,
+}
+
+/// A scan of the first value: the input, the position, the open containers.
+struct Scanner<'a> {
+    b: &'a [u8],
+    i: usize,
+    stack: Vec<Frame>,
+}
+
+impl Scanner<'_> {
+    fn ws(&mut self) {
+        while self.i < self.b.len() && is_ws(self.b[self.i]) {
+            self.i += 1;
+        }
+    }
+
+    fn invalid(&self, context: &str) -> String {
+        invalid(&self.b[self.i..], context)
+    }
+
+    /// A value starts at the cursor.
+    fn value(&mut self) -> Result<Step, String> {
+        let (b, i) = (self.b, self.i);
+        self.i = match b[i] {
+            b'{' | b'[' => {
+                if self.stack.len() >= MAX_DEPTH {
+                    return Err("exceeded max depth".into());
+                }
+                self.stack.push(if b[i] == b'{' {
+                    Frame::ObjectKey { first: true }
+                } else {
+                    Frame::ArrayValue { first: true }
+                });
+                self.i = i + 1;
+                return Ok(Step::Structure);
+            }
+            b'"' => scan_string(b, i)?,
+            b't' => scan_literal(b, i, b"true")?,
+            b'f' => scan_literal(b, i, b"false")?,
+            b'n' => scan_literal(b, i, b"null")?,
+            b'-' | b'0'..=b'9' => scan_number(b, i, self.stack.is_empty())?,
+            _ => return Err(self.invalid("looking for beginning of value")),
+        };
+        // A scalar ended: the enclosing frame already waits for what follows.
+        Ok(if self.stack.is_empty() {
+            Step::Done
+        } else {
+            Step::Structure
+        })
+    }
+
+    /// Closes the innermost container at the cursor.
+    fn close(&mut self) -> Step {
+        self.i += 1;
+        self.stack.pop();
+        match self.stack.last_mut() {
+            None => Step::Done,
+            Some(f) => {
+                *f = match f {
+                    Frame::ArrayValue { .. } | Frame::ArrayNext => Frame::ArrayNext,
+                    _ => Frame::ObjectNext,
+                };
+                Step::Structure
+            }
+        }
+    }
+
+    /// The next structural byte of the innermost container.
+    fn structure(&mut self) -> Result<Step, String> {
+        let Some(frame) = self.stack.last().copied() else {
+            return Ok(Step::Done);
+        };
+        let c = self.b[self.i];
+        let (next_frame, step) = match (frame, c) {
+            (Frame::ObjectKey { first: true }, b'}')
+            | (Frame::ArrayValue { first: true }, b']') => return Ok(self.close()),
+            (Frame::ObjectNext, b'}') | (Frame::ArrayNext, b']') => return Ok(self.close()),
+            (Frame::ObjectKey { .. }, b'"') => {
+                self.i = scan_string(self.b, self.i)?;
+                (Frame::ObjectColon, Step::Structure)
+            }
+            (Frame::ObjectKey { .. }, _) => {
+                return Err(self.invalid("looking for beginning of object key string"))
+            }
+            (Frame::ObjectColon, b':') => {
+                self.i += 1;
+                (Frame::ObjectNext, Step::Value)
+            }
+            (Frame::ObjectColon, _) => return Err(self.invalid("after object key")),
+            (Frame::ObjectNext, b',') => {
+                self.i += 1;
+                (Frame::ObjectKey { first: false }, Step::Structure)
+            }
+            (Frame::ObjectNext, _) => return Err(self.invalid("after object key:value pair")),
+            (Frame::ArrayValue { .. }, _) => (Frame::ArrayNext, Step::Value),
+            (Frame::ArrayNext, b',') => {
+                self.i += 1;
+                (Frame::ArrayValue { first: false }, Step::Structure)
+            }
+            (Frame::ArrayNext, _) => return Err(self.invalid("after array element")),
+        };
+        set_top(&mut self.stack, next_frame);
+        Ok(step)
+    }
+}
+
 /// The bytes of the first JSON value of `body`, or Go's error: `EOF` for
 /// nothing but white space, `unexpected EOF` for a value cut short, or a
 /// syntax error.
 fn scan_first_value(body: &[u8]) -> Result<&[u8], String> {
-    let mut i = 0;
-    while i < body.len() && is_ws(body[i]) {
-        i += 1;
-    }
-    if i == body.len() {
+    let mut s = Scanner {
+        b: body,
+        i: 0,
+        stack: Vec::new(),
+    };
+    s.ws();
+    if s.i == body.len() {
         return Err("EOF".into());
     }
-    let start = i;
-    let mut stack: Vec<Frame> = Vec::new();
-    // Expecting a value (true) or the next structural byte of the frame.
-    let mut want_value = true;
+    let start = s.i;
+    let mut step = Step::Value;
     loop {
-        while i < body.len() && is_ws(body[i]) {
-            i += 1;
-        }
-        if want_value {
-            if i == body.len() {
-                return Err(UNEXPECTED_EOF.into());
-            }
-            match body[i] {
-                b'{' | b'[' => {
-                    if stack.len() >= MAX_DEPTH {
-                        return Err("exceeded max depth".into());
-                    }
-                    let object = body[i] == b'{';
-                    stack.push(if object {
-                        Frame::ObjectKey { first: true }
-                    } else {
-                        Frame::ArrayValue { first: true }
-                    });
-                    i += 1;
-                    want_value = false;
-                    continue;
-                }
-                b'"' => i = scan_string(body, i)?,
-                b't' => i = scan_literal(body, i, b"true")?,
-                b'f' => i = scan_literal(body, i, b"false")?,
-                b'n' => i = scan_literal(body, i, b"null")?,
-                b'-' | b'0'..=b'9' => i = scan_number(body, i, stack.is_empty())?,
-                _ => return Err(invalid(&body[i..], "looking for beginning of value")),
-            }
-            // A scalar ended: the enclosing frame already waits for what
-            // follows it.
-            if stack.is_empty() {
-                return Ok(&body[start..i]);
-            }
-            want_value = false;
-            continue;
-        }
-        let Some(frame) = stack.last().copied() else {
-            return Ok(&body[start..i]);
-        };
-        if i == body.len() {
+        s.ws();
+        if s.i == body.len() {
             return Err(UNEXPECTED_EOF.into());
         }
-        let c = body[i];
-        match frame {
-            Frame::ObjectKey { first } => {
-                if c == b'}' && first {
-                    i += 1;
-                    if let Some(done) = close(&mut stack, body, start, i) {
-                        return Ok(done);
-                    }
-                } else if c == b'"' {
-                    i = scan_string(body, i)?;
-                    set_top(&mut stack, Frame::ObjectColon);
-                } else {
-                    return Err(invalid(
-                        &body[i..],
-                        "looking for beginning of object key string",
-                    ));
-                }
-            }
-            Frame::ObjectColon => {
-                if c != b':' {
-                    return Err(invalid(&body[i..], "after object key"));
-                }
-                i += 1;
-                set_top(&mut stack, Frame::ObjectNext);
-                want_value = true;
-            }
-            Frame::ObjectNext => match c {
-                b',' => {
-                    i += 1;
-                    set_top(&mut stack, Frame::ObjectKey { first: false });
-                }
-                b'}' => {
-                    i += 1;
-                    if let Some(done) = close(&mut stack, body, start, i) {
-                        return Ok(done);
-                    }
-                }
-                _ => return Err(invalid(&body[i..], "after object key:value pair")),
-            },
-            Frame::ArrayValue { first } => {
-                if c == b']' && first {
-                    i += 1;
-                    if let Some(done) = close(&mut stack, body, start, i) {
-                        return Ok(done);
-                    }
-                } else {
-                    set_top(&mut stack, Frame::ArrayNext);
-                    want_value = true;
-                }
-            }
-            Frame::ArrayNext => match c {
-                b',' => {
-                    i += 1;
-                    set_top(&mut stack, Frame::ArrayValue { first: false });
-                }
-                b']' => {
-                    i += 1;
-                    if let Some(done) = close(&mut stack, body, start, i) {
-                        return Ok(done);
-                    }
-                }
-                _ => return Err(invalid(&body[i..], "after array element")),
-            },
+        step = match step {
+            Step::Value => s.value()?,
+            Step::Structure => s.structure()?,
+            Step::Done => Step::Done,
+        };
+        if let Step::Done = step {
+            return Ok(&body[start..s.i]);
         }
     }
 }
@@ -180,21 +199,6 @@ fn scan_first_value(body: &[u8]) -> Result<&[u8], String> {
 fn set_top(stack: &mut [Frame], frame: Frame) {
     if let Some(top) = stack.last_mut() {
         *top = frame;
-    }
-}
-
-/// Pops a container; the whole value if it was the outermost.
-fn close<'a>(stack: &mut Vec<Frame>, body: &'a [u8], start: usize, end: usize) -> Option<&'a [u8]> {
-    stack.pop();
-    match stack.last_mut() {
-        None => Some(&body[start..end]),
-        Some(f) => {
-            *f = match f {
-                Frame::ArrayValue { .. } | Frame::ArrayNext => Frame::ArrayNext,
-                _ => Frame::ObjectNext,
-            };
-            None
-        }
     }
 }
 

@@ -139,57 +139,11 @@ pub(crate) fn check_rfc3339(s: &str) -> Result<(), String> {
         )
     };
     let mut value = s;
-    let (mut year, mut month, mut day) = (0i64, 0u32, 0u32);
+    let mut date = Date::default();
     for elem in RFC3339 {
         let hold = value;
         let mut range = None;
-        let parsed: Option<&str> = match elem {
-            Elem::Literal(lit) => value.strip_prefix(lit),
-            Elem::Year => value.get(..4).and_then(|p| {
-                p.bytes().all(|b| b.is_ascii_digit()).then(|| {
-                    year = p.parse().unwrap_or(0);
-                    &value[4..]
-                })
-            }),
-            Elem::Month => getnum(value, true).map(|(m, rest)| {
-                month = m;
-                if !(1..=12).contains(&m) {
-                    range = Some("month");
-                }
-                rest
-            }),
-            Elem::Day => getnum(value, true).map(|(d, rest)| {
-                day = d;
-                rest
-            }),
-            Elem::Hour => getnum(value, false).map(|(h, rest)| {
-                if h >= 24 {
-                    range = Some("hour");
-                }
-                rest
-            }),
-            Elem::Minute => getnum(value, true).map(|(m, rest)| {
-                if m >= 60 {
-                    range = Some("minute");
-                }
-                rest
-            }),
-            Elem::Second => getnum(value, true).map(|(sec, rest)| {
-                if sec >= 60 {
-                    range = Some("second");
-                    return rest;
-                }
-                // A fraction: a period or comma and digits.
-                let b = rest.as_bytes();
-                if b.len() >= 2 && matches!(b[0], b'.' | b',') && b[1].is_ascii_digit() {
-                    let n = 1 + b[1..].iter().take_while(|c| c.is_ascii_digit()).count();
-                    &rest[n..]
-                } else {
-                    rest
-                }
-            }),
-            Elem::Zone => zone(value, &mut range),
-        };
+        let parsed = parse_elem(elem, value, &mut date, &mut range);
         if let Some(what) = range {
             return Err(out_of_range(what));
         }
@@ -205,10 +159,74 @@ pub(crate) fn check_rfc3339(s: &str) -> Result<(), String> {
             super::quote::time_quote(value)
         ));
     }
-    if day < 1 || day > days_in(month, year) {
+    if date.day < 1 || date.day > days_in(date.month, date.year) {
         return Err(out_of_range("day"));
     }
     Ok(())
+}
+
+/// The date fields read so far (checked together at the end).
+#[derive(Default)]
+struct Date {
+    year: i64,
+    month: u32,
+    day: u32,
+}
+
+/// One layout element of Go's `time.Parse`: the rest of the value, or
+/// `None` when it cannot parse; `range` names a field out of range.
+fn parse_elem<'a>(
+    elem: Elem,
+    value: &'a str,
+    date: &mut Date,
+    range: &mut Option<&'static str>,
+) -> Option<&'a str> {
+    let mut check = |ok: bool, what: &'static str| {
+        if !ok && range.is_none() {
+            *range = Some(what);
+        }
+    };
+    match elem {
+        Elem::Literal(lit) => value.strip_prefix(lit),
+        Elem::Year => value.get(..4).and_then(|p| {
+            p.bytes().all(|b| b.is_ascii_digit()).then(|| {
+                date.year = p.parse().unwrap_or(0);
+                &value[4..]
+            })
+        }),
+        Elem::Month => getnum(value, true).map(|(m, rest)| {
+            date.month = m;
+            check((1..=12).contains(&m), "month");
+            rest
+        }),
+        Elem::Day => getnum(value, true).map(|(d, rest)| {
+            date.day = d;
+            rest
+        }),
+        Elem::Hour => getnum(value, false).map(|(h, rest)| {
+            check(h < 24, "hour");
+            rest
+        }),
+        Elem::Minute => getnum(value, true).map(|(m, rest)| {
+            check(m < 60, "minute");
+            rest
+        }),
+        Elem::Second => getnum(value, true).map(|(sec, rest)| {
+            if sec >= 60 {
+                check(false, "second");
+                return rest;
+            }
+            // A fraction: a period or comma and digits.
+            let b = rest.as_bytes();
+            if b.len() >= 2 && matches!(b[0], b'.' | b',') && b[1].is_ascii_digit() {
+                let n = 1 + b[1..].iter().take_while(|c| c.is_ascii_digit()).count();
+                &rest[n..]
+            } else {
+                rest
+            }
+        }),
+        Elem::Zone => zone(value, range),
+    }
 }
 
 /// `Z`, or `±hh:mm` (Go allows up to 24 hours and 60 minutes).

@@ -1,8 +1,8 @@
-//! A minimal HTTP/1.1 keep-alive client over one TCP connection, for
-//! benches and the load example: it writes a request, reads the head,
-//! then exactly `Content-Length` bytes of body. No chunked encoding, no
-//! redirects, no TLS: just enough to drive a server on loopback without the
-//! client's own overhead dominating the measurement.
+//! A minimal HTTP/1.1 keep-alive client over one TCP connection, for the
+//! benches: it writes a request, reads the head, then the body
+//! (`Content-Length` or chunked). No redirects, no TLS: just enough to drive
+//! a server on loopback without the client's own overhead dominating the
+//! measurement.
 //!
 //! Used by `benches/*.rs` (this crate is their dev-dependency) and by this
 //! crate's own tools.

@@ -153,11 +153,11 @@ impl EventHub {
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Log> {
-        self.log.write().unwrap_or_else(|e| e.into_inner())
+        crate::sync::write(&self.log)
     }
 
     fn read_log(&self) -> std::sync::RwLockReadGuard<'_, Log> {
-        self.log.read().unwrap_or_else(|e| e.into_inner())
+        crate::sync::read(&self.log)
     }
 
     /// Publishes a message `copies` times; returns the event ids used.

@@ -1,13 +1,23 @@
-//! The two small tools every module shares: lock recovery and bounded rings.
+//! The small tools every module shares: lock recovery and bounded rings.
 
 use std::collections::VecDeque;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Locks a mutex, ignoring poisoning: every critical section in this crate
 /// leaves its data consistent, so a panic elsewhere (a user's bot closure,
 /// say) must not take the server down with it.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Reads through a `RwLock`, ignoring poisoning (see [`lock`]).
+pub(crate) fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Writes through a `RwLock`, ignoring poisoning (see [`lock`]).
+pub(crate) fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A FIFO that forgets its oldest item when full.

@@ -13,7 +13,7 @@ use super::script::{ms, FaultScript, ScriptedCopies, ScriptedRequest, ScriptedSt
 use super::{EntryKind, Fault, FaultPlan, JournalEntry, JsonRoute, Route};
 use crate::model::MessageId;
 use crate::seeded::{rng_at, stable_hash, Stream};
-use crate::sync::lock;
+use crate::sync::{lock, read, write};
 
 /// How many forced faults may wait per route (and forced copy counts).
 pub(crate) const MAX_FORCED: usize = 10_000;
@@ -117,11 +117,11 @@ impl Chaos {
     }
 
     pub(crate) fn plan(&self) -> Arc<FaultPlan> {
-        Arc::clone(&self.plan.read().unwrap_or_else(|e| e.into_inner()))
+        Arc::clone(&read(&self.plan))
     }
 
     pub(crate) fn set_plan(&self, plan: FaultPlan) {
-        *self.plan.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(plan);
+        *write(&self.plan) = Arc::new(plan);
     }
 
     /// Queues `fault` for the next request on `route`; `false` if the queue

@@ -49,15 +49,10 @@ pub(crate) async fn run(
         }
         _ => None,
     };
-    let answered = |_: &Outcome| {
-        if let Some(k) = &key {
-            if route == JsonRoute::PostMessage {
-                app.diagnostics().post_answered(k);
-            }
-        }
-    };
     let out = decide_and_answer(app, req, route, raw_id, request_seq, key.as_deref(), busy).await;
-    answered(&out);
+    if let (JsonRoute::PostMessage, Some(key)) = (route, &key) {
+        app.diagnostics().post_answered(key);
+    }
     drop(in_flight);
     out
 }

@@ -209,24 +209,42 @@ fn record(app: &App, req: &Request) -> u64 {
     })
 }
 
+/// One request line, written straight into the log (no intermediate
+/// strings): `"GET /chats" 200 in 12.3µs fault=unavailable`.
+struct LogLine<'a> {
+    req: &'a Request,
+    status: Option<u16>,
+    fault: Option<Fault>,
+    elapsed: Duration,
+}
+
+impl std::fmt::Display for LogLine<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "\"{} {}", self.req.method, clip(&self.req.path))?;
+        if let Some(q) = &self.req.query {
+            write!(f, "?{}", clip(q))?;
+        }
+        match self.status {
+            Some(status) => write!(f, "\" {status}")?,
+            None => f.write_str("\" dropped")?,
+        }
+        write!(f, " in {:.1?}", self.elapsed)?;
+        if let Some(fault) = self.fault {
+            write!(f, " fault={fault}")?;
+        }
+        Ok(())
+    }
+}
+
 fn log_request(req: &Request, served: &Served, started: Instant) {
     if !tracing::enabled!(target: "mock_chat_server::request", tracing::Level::INFO) {
         return;
     }
-    let status = served
-        .status
-        .map_or_else(|| "dropped".to_string(), |s| s.to_string());
-    let fault = served
-        .fault
-        .map(|f| format!(" fault={f}"))
-        .unwrap_or_default();
-    tracing::info!(
-        target: "mock_chat_server::request",
-        "\"{} {}\" {} in {:.1?}{}",
-        req.method,
-        req.path_and_query(),
-        status,
-        started.elapsed(),
-        fault
-    );
+    let line = LogLine {
+        req,
+        status: served.status,
+        fault: served.fault,
+        elapsed: started.elapsed(),
+    };
+    tracing::info!(target: "mock_chat_server::request", "{line}");
 }

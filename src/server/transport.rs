@@ -1,16 +1,17 @@
 //! The accept loop: HTTP/1.1 only (as the reference, no HTTP/2 without TLS),
 //! header names in Go's canonical case, at most `max_connections` open
 //! (further ones wait in the accept queue), request headers within
-//! `header_timeout`. It serves the HTTP layer's warp filter and stops when
+//! `header_timeout` (one coarse timer per connection). It serves the HTTP layer's warp filter and stops when
 //! the server shuts down.
 
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tower_service::Service;
@@ -55,26 +56,102 @@ pub(crate) async fn serve<F>(
         let service = service.clone();
         let mut stop = lifecycle.clone();
         tokio::spawn(async move {
+            let state = Arc::new(ConnState::default());
+            let svc_state = Arc::clone(&state);
             let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
                 let mut service = service.clone();
+                let busy = Busy::new(&svc_state);
                 async move {
-                    if lacks_host(&req) {
-                        return Ok::<_, Infallible>(missing_host());
-                    }
-                    service.call(req).await
+                    let res = if lacks_host(&req) {
+                        missing_host()
+                    } else {
+                        match service.call(req).await {
+                            Ok(res) => res,
+                            Err(never) => match never {},
+                        }
+                    };
+                    Ok::<_, Infallible>(res.map(|body| Tracked { body, _busy: busy }))
                 }
             });
             let conn = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_timeout)
                 .title_case_headers(true)
                 .serve_connection(TokioIo::new(stream), svc);
-            tokio::select! {
-                _ = conn => {}
-                _ = stop.wait_for(|l| *l == Lifecycle::ShuttingDown) => {}
+            tokio::pin!(conn);
+            // The header timeout, checked by one timer per connection
+            // rather than one per request: a connection that has had no
+            // answer in progress and no new request for a whole period is
+            // waiting for headers too long (cut between one and two
+            // periods after it fell idle).
+            let mut seen = state.seen.load(Ordering::Relaxed);
+            loop {
+                tokio::select! {
+                    _ = &mut conn => break,
+                    _ = stop.wait_for(|l| *l == Lifecycle::ShuttingDown) => break,
+                    _ = tokio::time::sleep(limits.header_timeout) => {
+                        let now_seen = state.seen.load(Ordering::Relaxed);
+                        if state.busy.load(Ordering::Relaxed) == 0 && now_seen == seen {
+                            break;
+                        }
+                        seen = now_seen;
+                    }
+                }
             }
             drop(permit);
         });
+    }
+}
+
+/// What a connection is doing, for its header timeout.
+#[derive(Debug, Default)]
+struct ConnState {
+    /// Requests whose answer is still being produced or sent.
+    busy: AtomicUsize,
+    /// Requests and answers seen, to tell activity between checks.
+    seen: AtomicU64,
+}
+
+/// Counts a request as busy until its answer's body is dropped (sent, or
+/// abandoned).
+struct Busy(Arc<ConnState>);
+
+impl Busy {
+    fn new(state: &Arc<ConnState>) -> Self {
+        state.busy.fetch_add(1, Ordering::Relaxed);
+        state.seen.fetch_add(1, Ordering::Relaxed);
+        Busy(Arc::clone(state))
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.busy.fetch_sub(1, Ordering::Relaxed);
+        self.0.seen.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// An answer's body that keeps its request counted as busy.
+struct Tracked<B> {
+    body: B,
+    _busy: Busy,
+}
+
+impl<B: http_body::Body + Unpin> http_body::Body for Tracked<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
     }
 }
 

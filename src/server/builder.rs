@@ -306,7 +306,10 @@ impl MockChatServerBuilder {
         self
     }
 
-    /// How long a client may take to send its request headers (default 30 s).
+    /// How long a connection may wait for request headers (default 30 s): a
+    /// connection with no answer in progress and no new request for a whole
+    /// period is closed, between one and two periods after it fell idle
+    /// (slow headers and forgotten keep-alive connections alike).
     pub fn header_timeout(mut self, timeout: Duration) -> Self {
         self.header_timeout = timeout;
         self

@@ -81,24 +81,22 @@ pub(crate) fn routes(
                         // Go refuses an invalid escape before any handler.
                         return response::bad_request_closing();
                     };
-                    let target = router::classify(&method, &path, config.admin.is_some());
-                    let reads_body = matches!(
-                        target,
-                        Target::Json(crate::chaos::JsonRoute::PostMessage, _) | Target::Admin
-                    );
-                    let body = if reads_body {
-                        request::read_body(&headers, body, config.max_body).await
-                    } else {
-                        Body::Read(Bytes::new())
-                    };
-                    let req = Request {
+                    let mut req = Request {
                         method,
                         path,
                         query,
                         headers,
-                        body,
+                        body: Body::Read(Bytes::new()),
                     };
-                    let served = serve(&app, &config, &req).await;
+                    // Routed once; only the routes that read a body wait for it.
+                    let target = router::classify(&req.method, &req.path, config.admin.is_some());
+                    if matches!(
+                        target,
+                        Target::Json(crate::chaos::JsonRoute::PostMessage, _) | Target::Admin
+                    ) {
+                        req.body = request::read_body(&req.headers, body, config.max_body).await;
+                    }
+                    let served = serve(&app, &config, &req, target).await;
                     log_request(&req, &served, started);
                     served.response
                 }
@@ -134,8 +132,7 @@ impl From<Response> for Served {
     }
 }
 
-async fn serve(app: &Arc<App>, config: &HttpConfig, req: &Request) -> Served {
-    let target = router::classify(&req.method, &req.path, config.admin.is_some());
+async fn serve(app: &Arc<App>, config: &HttpConfig, req: &Request, target: Target<'_>) -> Served {
     if let (Target::Admin, Some(admin)) = (&target, &config.admin) {
         // The test talking to its double: not recorded, never faulted.
         return admin::handle(app, admin, req).into();

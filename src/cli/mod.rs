@@ -35,13 +35,14 @@
 //! process exits with status 0. A second Ctrl-C during the stop exits at
 //! once (status 130).
 
-use std::io::{IsTerminal, Write as _};
+mod log;
+
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use std::time::Duration;
 
 use crate::{ChatFixture, FaultPlan, IdStyle, MockChatServer, MockChatServerBuilder};
 
@@ -371,136 +372,11 @@ pub fn main() -> ExitCode {
     runtime.block_on(run(cli))
 }
 
-/// The most log text waiting to be written; past it, lines are dropped
-/// (and counted) rather than slow the server or grow without bound.
-const LOG_BUFFER: usize = 4 * 1024 * 1024;
-
-/// A non-blocking writer that batches: log lines are appended to a buffer
-/// and a thread writes it to stdout every 20 ms, so a request costs a
-/// `memcpy`, not a thread wake-up, and a slow terminal never slows the
-/// server.
-#[derive(Clone)]
-struct BatchedStdout {
-    shared: std::sync::Arc<BatchShared>,
-}
-
-struct BatchShared {
-    buffer: std::sync::Mutex<Vec<u8>>,
-    dropped: std::sync::atomic::AtomicU64,
-}
-
-/// Flushes the rest and stops the writer thread when dropped.
-struct LogGuard {
-    shared: std::sync::Arc<BatchShared>,
-    stop: Option<std::sync::mpsc::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl BatchShared {
-    fn flush(&self) {
-        let batch = std::mem::take(&mut *crate::sync::lock(&self.buffer));
-        let mut out = std::io::stdout().lock();
-        let _ = std::io::Write::write_all(&mut out, &batch);
-        let dropped = self.dropped.swap(0, std::sync::atomic::Ordering::Relaxed);
-        if dropped > 0 {
-            let _ = writeln!(
-                out,
-                "({dropped} log lines dropped: the terminal is too slow)"
-            );
-        }
-        let _ = std::io::Write::flush(&mut out);
-    }
-}
-
-impl std::io::Write for BatchedStdout {
-    fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
-        let mut buffer = crate::sync::lock(&self.shared.buffer);
-        if buffer.len() + line.len() > LOG_BUFFER {
-            self.shared
-                .dropped
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        } else {
-            buffer.extend_from_slice(line);
-        }
-        Ok(line.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for BatchedStdout {
-    type Writer = BatchedStdout;
-    fn make_writer(&'a self) -> BatchedStdout {
-        self.clone()
-    }
-}
-
-impl Drop for LogGuard {
-    fn drop(&mut self) {
-        drop(self.stop.take());
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-        self.shared.flush();
-    }
-}
-
-fn batched_stdout() -> (BatchedStdout, LogGuard) {
-    let shared = std::sync::Arc::new(BatchShared {
-        buffer: std::sync::Mutex::new(Vec::new()),
-        dropped: std::sync::atomic::AtomicU64::new(0),
-    });
-    let (stop, stopped) = std::sync::mpsc::channel::<()>();
-    let flusher = std::sync::Arc::clone(&shared);
-    let thread = std::thread::Builder::new()
-        .name("mock-chat-server-log".into())
-        .spawn(move || {
-            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
-                stopped.recv_timeout(Duration::from_millis(20))
-            {
-                flusher.flush();
-            }
-        })
-        .ok();
-    let writer = BatchedStdout {
-        shared: std::sync::Arc::clone(&shared),
-    };
-    let guard = LogGuard {
-        shared,
-        stop: Some(stop),
-        thread,
-    };
-    (writer, guard)
-}
-
-/// Logs through [`BatchedStdout`]. The guard flushes what is left when
-/// dropped.
-fn init_logging(quiet: bool) -> LogGuard {
-    let (writer, guard) = batched_stdout();
-    // Our one line per request, without warp's own errors for the streams
-    // chaos cuts on purpose (the request line names the fault).
-    let mut default_filter = "info,warp::server=off,warp::filters::sse=off".to_string();
-    if quiet {
-        default_filter.push_str(",mock_chat_server::request=off");
-    }
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_ansi(std::io::stdout().is_terminal())
-        .with_writer(writer)
-        .try_init();
-    guard
-}
-
 /// Runs the server described by `cli` until Ctrl-C or SIGTERM; the exit
 /// code says how it went (2: bad flags or files, 1: could not start,
 /// 130: forced stop).
 pub async fn run(cli: Cli) -> ExitCode {
-    let _log = init_logging(cli.quiet);
+    let _log = log::init(cli.quiet);
     let config = match configure(&cli) {
         Ok(c) => c,
         Err(e) => {

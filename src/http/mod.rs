@@ -1,6 +1,6 @@
-//! The HTTP face of a server: one warp filter that reads a request, routes
-//! it by the [route table](router), acts out chaos on the JSON routes
-//! ([`faults`]), and answers exactly as the reference's Go stack does.
+//! The HTTP face of a server: [`Http`] reads a request, routes it by the
+//! [route table](router), acts out chaos on the JSON routes ([`faults`]),
+//! and answers exactly as the reference's Go stack does.
 //!
 //! - [`router`]: the route table; 404, 405 and `Allow`;
 //! - [`request`]: reading a request and its bounded body;
@@ -20,14 +20,12 @@ pub(crate) mod response;
 mod router;
 mod sse;
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use warp::http::{HeaderMap, Method};
+use hyper::body::Incoming;
 use warp::reply::Response;
-use warp::Filter;
 
 use crate::app::App;
 use crate::chaos::Fault;
@@ -51,65 +49,55 @@ pub(crate) struct HttpConfig {
     pub(crate) cors: bool,
 }
 
-/// The warp filter serving the whole API.
-pub(crate) fn routes(
+/// The HTTP layer of one server: answers each request the
+/// [transport](crate::server) has read. Requests are routed by the [route
+/// table](router) rather than by warp filters: the reference's 404 and 405
+/// come from the table, and a request costs no filter chain nor a copy of
+/// its headers.
+#[derive(Debug)]
+pub(crate) struct Http {
     app: Arc<App>,
-    config: Arc<HttpConfig>,
-) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone + Send + Sync + 'static {
-    let raw_query = warp::query::raw()
-        .map(Some)
-        .or(warp::any().map(|| None))
-        .unify();
-    // warp's `path::full()` panics on a request target without a path
-    // (`CONNECT host:443`); `path::end()` takes those (and "/") first.
-    let full_path = warp::path::end()
-        .map(|| "/".to_string())
-        .or(warp::path::full().map(|p: warp::path::FullPath| p.as_str().to_string()))
-        .unify();
-    warp::method()
-        .and(full_path)
-        .and(raw_query)
-        .and(warp::header::headers_cloned())
-        .and(warp::body::stream())
-        .then(
-            move |method: Method, raw_path: String, query, headers: HeaderMap, body| {
-                let app = Arc::clone(&app);
-                let config = Arc::clone(&config);
-                async move {
-                    let started = Instant::now();
-                    let Some(path) = request::routing_path(&raw_path) else {
-                        // Go refuses an invalid escape before any handler.
-                        return response::bad_request_closing();
-                    };
-                    let mut req = Request {
-                        method,
-                        path,
-                        query,
-                        headers,
-                        body: Body::Read(Bytes::new()),
-                    };
-                    // Routed once; only the routes that read a body wait for it.
-                    let target = router::classify(&req.method, &req.path, config.admin.is_some());
-                    if matches!(
-                        target,
-                        Target::Json(crate::chaos::JsonRoute::PostMessage, _) | Target::Admin
-                    ) {
-                        req.body = request::read_body(&req.headers, body, config.max_body).await;
-                    }
-                    let served = serve(&app, &config, &req, target).await;
-                    log_request(&req, &served, started);
-                    served.response
-                }
-            },
-        )
-        .recover(|_: warp::Rejection| async {
-            // Only reachable if warp cannot read the request at all.
-            Ok::<_, Infallible>(response::text_error(
-                warp::http::StatusCode::BAD_REQUEST,
-                "400 Bad Request",
-            ))
-        })
-        .unify()
+    config: HttpConfig,
+}
+
+impl Http {
+    pub(crate) fn new(app: Arc<App>, config: HttpConfig) -> Self {
+        Http { app, config }
+    }
+
+    /// Answers `req`, and logs one line for it.
+    pub(crate) async fn answer(&self, req: hyper::Request<Incoming>) -> Response {
+        let started = Instant::now();
+        let (parts, body) = req.into_parts();
+        // A request target without a path (`CONNECT host:443`) routes as "/".
+        let raw_path = match parts.uri.path() {
+            "" => "/",
+            path => path,
+        };
+        let Some(path) = request::routing_path(raw_path) else {
+            // Go refuses an invalid escape before any handler.
+            return response::bad_request_closing();
+        };
+        let mut req = Request {
+            path,
+            query: parts.uri.query().map(str::to_owned),
+            method: parts.method,
+            headers: parts.headers,
+            body: Body::Read(Bytes::new()),
+        };
+        let config = &self.config;
+        // Routed once; only the routes that read a body wait for it.
+        let target = router::classify(&req.method, &req.path, config.admin.is_some());
+        if matches!(
+            target,
+            Target::Json(crate::chaos::JsonRoute::PostMessage, _) | Target::Admin
+        ) {
+            req.body = request::read_body(&req.headers, body, config.max_body).await;
+        }
+        let served = serve(&self.app, config, &req, target).await;
+        log_request(&req, &served, started);
+        served.response
+    }
 }
 
 /// A response and what is known of it, for records and logs.
@@ -207,7 +195,7 @@ fn record(app: &App, req: &Request) -> u64 {
 }
 
 /// One request line, written straight into the log (no intermediate
-/// strings): `"GET /chats" 200 in 12.3µs fault=unavailable`.
+/// strings): `"GET /chats" 200 in 12µs fault=unavailable`.
 struct LogLine<'a> {
     req: &'a Request,
     status: Option<u16>,
@@ -225,11 +213,29 @@ impl std::fmt::Display for LogLine<'_> {
             Some(status) => write!(f, "\" {status}")?,
             None => f.write_str("\" dropped")?,
         }
-        write!(f, " in {:.1?}", self.elapsed)?;
+        write!(f, " in {}", Elapsed(self.elapsed))?;
         if let Some(fault) = self.fault {
             write!(f, " fault={fault}")?;
         }
         Ok(())
+    }
+}
+
+/// A duration in whole units, three or four digits at most: `850ns`,
+/// `167µs`, `1499ms`, `30s` (integers: float formatting was a fifth of the
+/// cost of a request line).
+struct Elapsed(Duration);
+
+impl std::fmt::Display for Elapsed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ns = u64::try_from(self.0.as_nanos()).unwrap_or(u64::MAX);
+        let (n, unit) = match ns {
+            0..10_000 => (ns, "ns"),
+            10_000..10_000_000 => (ns / 1_000, "µs"),
+            10_000_000..10_000_000_000 => (ns / 1_000_000, "ms"),
+            _ => (ns / 1_000_000_000, "s"),
+        };
+        write!(f, "{n}{unit}")
     }
 }
 
@@ -244,4 +250,23 @@ fn log_request(req: &Request, served: &Served, started: Instant) {
         elapsed: started.elapsed(),
     };
     tracing::info!(target: "mock_chat_server::request", "{line}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn elapsed_times_read_in_whole_units() {
+        for (d, shown) in [
+            (Duration::from_nanos(850), "850ns"),
+            (Duration::from_nanos(9_999), "9999ns"),
+            (Duration::from_nanos(167_950), "167µs"),
+            (Duration::from_micros(1_499_999), "1499ms"),
+            (Duration::from_secs(30), "30s"),
+            (Duration::MAX, "18446744073s"),
+        ] {
+            assert_eq!(Elapsed(d).to_string(), shown);
+        }
+    }
 }

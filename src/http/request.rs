@@ -1,8 +1,9 @@
 //! A request as the handlers see it: method, decoded path, raw query,
 //! headers, and a body read up to the size limit.
 
-use bytes::{Buf, Bytes, BytesMut};
-use futures::{Stream, StreamExt};
+use std::pin::Pin;
+
+use bytes::{Bytes, BytesMut};
 use warp::http::header::CONTENT_LENGTH;
 use warp::http::{HeaderMap, Method};
 
@@ -117,10 +118,9 @@ fn go_escape_path(s: &str) -> String {
 /// Reads a body up to `limit` bytes. A body cut off midway (the client went
 /// away) reads as what arrived: the handler then answers a connection that
 /// is gone.
-pub(crate) async fn read_body<S, B>(headers: &HeaderMap, body: S, limit: usize) -> Body
+pub(crate) async fn read_body<B>(headers: &HeaderMap, mut body: B, limit: usize) -> Body
 where
-    S: Stream<Item = Result<B, warp::Error>>,
-    B: Buf,
+    B: http_body::Body<Data = Bytes> + Unpin,
 {
     let declared = headers
         .get(CONTENT_LENGTH)
@@ -130,20 +130,18 @@ where
         return Body::TooLarge;
     }
     let mut out = BytesMut::new();
-    futures::pin_mut!(body);
-    while let Some(chunk) = body.next().await {
-        let Ok(mut chunk) = chunk else {
+    while let Some(frame) = futures::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
+    {
+        let Ok(frame) = frame else {
             break;
         };
-        if out.len() + chunk.remaining() > limit {
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers
+        };
+        if out.len() + data.len() > limit {
             return Body::TooLarge;
         }
-        while chunk.has_remaining() {
-            let part = chunk.chunk();
-            out.extend_from_slice(part);
-            let n = part.len();
-            chunk.advance(n);
-        }
+        out.extend_from_slice(&data);
     }
     Body::Read(out.freeze())
 }

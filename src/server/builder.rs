@@ -15,7 +15,7 @@ use crate::chaos::{Delay, FaultPlan, FaultScript, PlanError, SCRIPT_ENV};
 use crate::clock::{Clock, Ticker};
 use crate::events::{DuplicateIds, EventHub, Replay};
 use crate::fixtures::ChatFixture;
-use crate::http::{self, AdminConfig, HttpConfig};
+use crate::http::{AdminConfig, Http, HttpConfig};
 use crate::model::IdStyle;
 use crate::records::Records;
 use crate::store::{Store, StoreConfig};
@@ -398,8 +398,8 @@ impl MockChatServerBuilder {
         let addr = listener.local_addr().map_err(bind_error)?;
         let deny_misuse = self.deny_misuse;
         let (app, config, limits) = self.assemble(seed, script, addr, runtime);
-        let filter = http::routes(Arc::clone(&app), config);
-        let task = tokio::spawn(transport::serve(listener, filter, limits, app.lifecycle()));
+        let http = Arc::new(Http::new(Arc::clone(&app), config));
+        let task = tokio::spawn(transport::serve(listener, http, limits, app.lifecycle()));
         tracing::debug!(%addr, seed, "mock-chat-server started");
         Ok(MockChatServer::new(
             app,
@@ -417,7 +417,7 @@ impl MockChatServerBuilder {
         script: Option<FaultScript>,
         addr: SocketAddr,
         runtime: tokio::runtime::Handle,
-    ) -> (Arc<App>, Arc<HttpConfig>, Limits) {
+    ) -> (Arc<App>, HttpConfig, Limits) {
         let ticker = Arc::new(Ticker::new(self.clock, self.time_scale));
         let store_config = StoreConfig {
             seed,
@@ -445,7 +445,7 @@ impl MockChatServerBuilder {
             fixtures: self.chats,
             runtime,
         });
-        let config = Arc::new(HttpConfig {
+        let config = HttpConfig {
             replay: self.replay,
             keep_alive: self.keep_alive,
             sse_retry: self.sse_retry,
@@ -456,7 +456,7 @@ impl MockChatServerBuilder {
             }),
             max_body: self.max_body,
             cors: self.cors,
-        });
+        };
         let limits = Limits {
             max_connections: self.max_connections,
             header_timeout: self.header_timeout,

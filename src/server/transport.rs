@@ -1,8 +1,8 @@
 //! The accept loop: HTTP/1.1 only (as the reference, no HTTP/2 without TLS),
 //! header names in Go's canonical case, at most `max_connections` open
 //! (further ones wait in the accept queue), request headers within
-//! `header_timeout` (one coarse timer per connection). It serves the HTTP layer's warp filter and stops when
-//! the server shuts down.
+//! `header_timeout` (one coarse timer per connection). It hands each request
+//! to the [HTTP layer](Http) and stops when the server shuts down.
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -14,13 +14,11 @@ use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
-use tower_service::Service;
 use warp::http::{Method, Request, Version};
-use warp::reply::Response;
-use warp::Filter;
 
 use crate::app::Lifecycle;
 use crate::http::response::missing_host;
+use crate::http::Http;
 
 /// Connection limits.
 #[derive(Debug, Clone, Copy)]
@@ -29,17 +27,14 @@ pub(crate) struct Limits {
     pub(crate) header_timeout: Duration,
 }
 
-/// Serves `filter` on `listener` until `lifecycle` says shutting down.
-pub(crate) async fn serve<F>(
+/// Serves `http` on `listener` until `lifecycle` says shutting down.
+pub(crate) async fn serve(
     listener: TcpListener,
-    filter: F,
+    http: Arc<Http>,
     limits: Limits,
     mut lifecycle: watch::Receiver<Lifecycle>,
-) where
-    F: Filter<Extract = (Response,), Error = Infallible> + Clone + Send + Sync + 'static,
-{
+) {
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
-    let service = warp::service(filter);
     loop {
         let stopping = async {
             let _ = lifecycle.wait_for(|l| *l == Lifecycle::ShuttingDown).await;
@@ -53,22 +48,19 @@ pub(crate) async fn serve<F>(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let service = service.clone();
+        let http = Arc::clone(&http);
         let mut stop = lifecycle.clone();
         tokio::spawn(async move {
             let state = Arc::new(ConnState::default());
             let svc_state = Arc::clone(&state);
             let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
-                let mut service = service.clone();
+                let http = Arc::clone(&http);
                 let busy = Busy::new(&svc_state);
                 async move {
                     let res = if lacks_host(&req) {
                         missing_host()
                     } else {
-                        match service.call(req).await {
-                            Ok(res) => res,
-                            Err(never) => match never {},
-                        }
+                        http.answer(req).await
                     };
                     Ok::<_, Infallible>(res.map(|body| Tracked { body, _busy: busy }))
                 }

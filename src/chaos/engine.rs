@@ -47,11 +47,12 @@ pub(crate) struct Copies {
     pub(crate) forced: bool,
 }
 
-/// What a request looked like, for the journal.
-#[derive(Debug, Clone, Copy)]
+/// What a request looked like, for the journal (the path and query,
+/// clipped, moved into the entry).
+#[derive(Debug, Clone)]
 pub(crate) struct RequestLine<'a> {
     pub(crate) method: &'a str,
-    pub(crate) path: &'a str,
+    pub(crate) path: String,
     pub(crate) key: Option<&'a str>,
 }
 
@@ -235,7 +236,7 @@ impl Chaos {
         let seq = lock(&self.journal).push(JournalEntry {
             k,
             method: line.method.to_string(),
-            path: line.path.to_string(),
+            path: line.path,
             idempotency_key: line.key.map(str::to_string),
             fault,
             forced: forced.is_some(),
@@ -294,7 +295,7 @@ impl Chaos {
         let seq = lock(&self.journal).push(JournalEntry {
             k,
             method: line.method.to_string(),
-            path: line.path.to_string(),
+            path: line.path,
             fault,
             forced: forced.is_some(),
             status: Some(200),
@@ -431,7 +432,7 @@ mod tests {
     fn line() -> RequestLine<'static> {
         RequestLine {
             method: "GET",
-            path: "/chats",
+            path: "/chats".to_string(),
             key: None,
         }
     }

@@ -70,7 +70,7 @@ async fn decide_and_answer(
         route,
         RequestLine {
             method: req.method.as_str(),
-            path: &req.path_and_query(),
+            path: req.path_and_query(),
             key,
         },
     );

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hyper::body::Incoming;
+use warp::http::HeaderMap;
 use warp::reply::Response;
 
 use crate::app::App;
@@ -170,21 +171,13 @@ fn record(app: &App, req: &Request) -> u64 {
         }
         Body::TooLarge => "<body too large>".to_string(),
     };
-    let h = |name| req.header_lossy(name);
     app.records().push(RecordedRequest {
         seq: 0,
         route: router::route_of(&req.method, &req.path),
         method: clip(req.method.as_str()),
         path: clip(&req.path),
         query: req.query.as_deref().map(clip),
-        headers: RecordedHeaders {
-            content_type: h("content-type"),
-            idempotency_key: h("idempotency-key"),
-            last_event_id: h("last-event-id"),
-            accept: h("accept"),
-            origin: h("origin"),
-            user_agent: h("user-agent"),
-        },
+        headers: recorded_headers(&req.headers),
         body,
         status: None,
         fault: None,
@@ -192,6 +185,28 @@ fn record(app: &App, req: &Request) -> u64 {
         since_start: app.ticker().elapsed(),
         journal_seq: None,
     })
+}
+
+/// The headers a record keeps, found in one pass over the request's (a
+/// lookup by name hashes the name; requests carry few headers). The first
+/// of a repeated header is kept, as a lookup by name would.
+fn recorded_headers(headers: &HeaderMap) -> RecordedHeaders {
+    let mut out = RecordedHeaders::default();
+    for (name, value) in headers {
+        let slot = match name.as_str() {
+            "content-type" => &mut out.content_type,
+            "idempotency-key" => &mut out.idempotency_key,
+            "last-event-id" => &mut out.last_event_id,
+            "accept" => &mut out.accept,
+            "origin" => &mut out.origin,
+            "user-agent" => &mut out.user_agent,
+            _ => continue,
+        };
+        if slot.is_none() {
+            *slot = Some(clip(&String::from_utf8_lossy(value.as_bytes())));
+        }
+    }
+    out
 }
 
 /// One request line, written straight into the log (no intermediate
@@ -268,5 +283,29 @@ mod tests {
         ] {
             assert_eq!(Elapsed(d).to_string(), shown);
         }
+    }
+
+    #[test]
+    fn records_keep_the_first_of_each_header_they_know() {
+        let mut headers = HeaderMap::new();
+        for (name, value) in [
+            ("Content-Type", "application/json"),
+            ("Idempotency-Key", "k1"),
+            ("Idempotency-Key", "k2"),
+            ("Last-Event-ID", ""),
+            ("X-Other", "ignored"),
+            ("User-Agent", "client/1 \u{e9}"),
+        ] {
+            headers.append(
+                warp::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                warp::http::HeaderValue::from_bytes(value.as_bytes()).unwrap(),
+            );
+        }
+        let got = recorded_headers(&headers);
+        assert_eq!(got.content_type.as_deref(), Some("application/json"));
+        assert_eq!(got.idempotency_key.as_deref(), Some("k1"));
+        assert_eq!(got.last_event_id.as_deref(), Some(""));
+        assert_eq!(got.user_agent.as_deref(), Some("client/1 \u{e9}"));
+        assert_eq!((got.accept, got.origin), (None, None));
     }
 }

@@ -104,7 +104,7 @@ pub(crate) fn open(app: &Arc<App>, config: &HttpConfig, req: &Request, request_s
         .stream_opened(resumed, app.ticker().now(), request_seq);
     let decision = app.chaos().decide_stream(RequestLine {
         method: req.method.as_str(),
-        path: &req.path_and_query(),
+        path: req.path_and_query(),
         key: None,
     });
     let state = State::new(app, config, start, decision);

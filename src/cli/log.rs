@@ -200,10 +200,13 @@ pub(super) struct LogGuard {
 }
 
 impl BatchShared {
-    fn flush(&self) {
-        let batch = std::mem::take(&mut *crate::sync::lock(&self.buffer));
+    /// Writes what has gathered. `spare` is swapped in as the next buffer,
+    /// so buffers keep their capacity rather than grow again each time.
+    fn flush(&self, spare: &mut Vec<u8>) {
+        spare.clear();
+        std::mem::swap(&mut *crate::sync::lock(&self.buffer), spare);
         let mut out = std::io::stdout().lock();
-        let _ = out.write_all(&batch);
+        let _ = out.write_all(spare);
         let dropped = self.dropped.swap(0, Ordering::Relaxed);
         if dropped > 0 {
             let _ = writeln!(
@@ -244,7 +247,7 @@ impl Drop for LogGuard {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
-        self.shared.flush();
+        self.shared.flush(&mut Vec::new());
     }
 }
 
@@ -259,8 +262,9 @@ fn batched_stdout() -> (BatchedStdout, LogGuard) {
     let thread = std::thread::Builder::new()
         .name("mock-chat-server-log".into())
         .spawn(move || {
+            let mut spare = Vec::new();
             while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(FLUSH_EVERY) {
-                flusher.flush();
+                flusher.flush(&mut spare);
             }
         })
         .ok();

@@ -96,13 +96,14 @@ impl Records {
 
     /// Records a request; returns its sequence number.
     pub(crate) fn push(&self, mut req: RecordedRequest) -> u64 {
-        let seq = {
+        let (seq, evicted) = {
             let mut guard = lock(&self.ring);
             guard.1 += 1;
             req.seq = guard.1;
-            guard.0.push(req);
-            guard.1
+            (guard.1, guard.0.push(req))
         };
+        // Freed outside the lock.
+        drop(evicted);
         self.changed();
         seq
     }

@@ -233,7 +233,9 @@ impl Chaos {
                 after: self.scale(after),
             });
         }
-        let seq = lock(&self.journal).push(JournalEntry {
+        // The evicted entry is dropped at the end of the function, after the
+        // lock (a temporary of this statement) is released.
+        let (seq, _evicted) = lock(&self.journal).push(JournalEntry {
             k,
             method: line.method.to_string(),
             path: line.path,
@@ -292,7 +294,9 @@ impl Chaos {
             (_, Some(_)) => Some(Fault::StreamEnd),
             _ => None,
         });
-        let seq = lock(&self.journal).push(JournalEntry {
+        // The evicted entry is dropped at the end of the function, after the
+        // lock (a temporary of this statement) is released.
+        let (seq, _evicted) = lock(&self.journal).push(JournalEntry {
             k,
             method: line.method.to_string(),
             path: line.path,
@@ -362,7 +366,7 @@ impl Chaos {
 
     /// Records a bot answer or an injected message being published.
     pub(crate) fn journal_publish(&self, p: Published) {
-        lock(&self.journal).push(JournalEntry {
+        let (_, _evicted) = lock(&self.journal).push(JournalEntry {
             idempotency_key: Some(p.key),
             fault: (p.copies.count > 1).then_some(Fault::DuplicateEvent {
                 copies: p.copies.count,

@@ -126,13 +126,14 @@ impl Journal {
         }
     }
 
-    /// Appends an entry, giving it the next sequence number.
-    pub(crate) fn push(&mut self, mut entry: JournalEntry) -> u64 {
+    /// Appends an entry, giving it the next sequence number; returns that
+    /// number and the entry that fell off, for the caller to drop once it
+    /// has let go of the journal's lock.
+    pub(crate) fn push(&mut self, mut entry: JournalEntry) -> (u64, Option<JournalEntry>) {
         let seq = self.next_seq;
         self.next_seq += 1;
         entry.seq = seq;
-        self.entries.push(entry);
-        seq
+        (seq, self.entries.push(entry))
     }
 
     /// The entry `seq`, if still held.
@@ -162,18 +163,20 @@ mod tests {
     #[test]
     fn the_journal_is_bounded_and_updatable() {
         let mut j = Journal::new(2);
-        for _ in 0..3 {
-            j.push(JournalEntry::blank(EntryKind::Request, Route::GetChats));
-        }
+        let evicted: Vec<Option<u64>> = (0..3)
+            .map(|_| {
+                let (_, out) = j.push(JournalEntry::blank(EntryKind::Request, Route::GetChats));
+                out.map(|e| e.seq)
+            })
+            .collect();
+        assert_eq!(evicted, vec![None, None, Some(1)]);
         let seqs: Vec<u64> = j.entries().iter().map(|e| e.seq).collect();
         assert_eq!(seqs, vec![2, 3]);
         j.get_mut(3).unwrap().status = Some(200);
         assert!(j.get_mut(1).is_none());
         assert_eq!(j.tail(1)[0].status, Some(200));
         j.clear();
-        assert_eq!(
-            j.push(JournalEntry::blank(EntryKind::Stream, Route::Events)),
-            1
-        );
+        let (seq, evicted) = j.push(JournalEntry::blank(EntryKind::Stream, Route::Events));
+        assert_eq!((seq, evicted.is_none()), (1, true));
     }
 }

@@ -206,11 +206,11 @@ fn route(app: &Arc<App>, config: &AdminConfig, req: &Request) -> Result<Response
             ok_json(&json!({"seed": seed, "seed_string": seed.to_string()}))
         }
         (["reset"], _) | (["chats"], _) | (["chats", _, "messages"], _) => {
-            method_not_allowed(&["POST"])
+            method_not_allowed(&["POST"], false)
         }
-        (["faults"], _) => method_not_allowed(&["GET", "POST", "PUT"]),
+        (["faults"], _) => method_not_allowed(&["GET", "POST", "PUT"], false),
         (["journal"], _) | (["requests"], _) | (["seed"], _) | (["diagnostics"], _) => {
-            method_not_allowed(&["GET"])
+            method_not_allowed(&["GET"], false)
         }
         _ => not_found(),
     })

@@ -25,7 +25,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hyper::body::Incoming;
-use warp::http::HeaderMap;
+use warp::http::header::DATE;
+use warp::http::{HeaderMap, Method};
 use warp::reply::Response;
 
 use crate::app::App;
@@ -83,6 +84,7 @@ impl Http {
             path,
             query: parts.uri.query().map(str::to_owned),
             method: parts.method,
+            version: parts.version,
             headers: parts.headers,
             body: Body::Read(Bytes::new()),
         };
@@ -95,8 +97,13 @@ impl Http {
         ) {
             req.body = request::read_body(&req.headers, body, config.max_body).await;
         }
-        let served = serve(&self.app, config, &req, target).await;
+        let mut served = serve(&self.app, config, &req, target).await;
         log_request(&req, &served, started);
+        // The admin API's answers and preflights: Go's layout does not
+        // apply, a `Date` still does.
+        if !served.response.headers().contains_key(DATE) {
+            served.response.headers_mut().insert(DATE, response::date());
+        }
         served.response
     }
 }
@@ -134,7 +141,9 @@ async fn serve(app: &Arc<App>, config: &HttpConfig, req: &Request, target: Targe
     let seq = record(app, req);
     let mut served = match target {
         Target::NotFound | Target::Admin => response::not_found().into(),
-        Target::MethodNotAllowed(allowed) => response::method_not_allowed(&allowed).into(),
+        Target::MethodNotAllowed(allowed) => {
+            response::method_not_allowed(&allowed, req.method == Method::HEAD).into()
+        }
         Target::Events => {
             app.activity().pass(crate::chaos::Route::Events).await;
             let opened = sse::open(app, config, req, seq);

@@ -4,8 +4,8 @@
 use std::pin::Pin;
 
 use bytes::{Bytes, BytesMut};
-use warp::http::header::CONTENT_LENGTH;
-use warp::http::{HeaderMap, Method};
+use warp::http::header::{CONNECTION, CONTENT_LENGTH};
+use warp::http::{HeaderMap, Method, Version};
 
 use crate::records::clip;
 
@@ -22,6 +22,7 @@ pub(crate) enum Body {
 #[derive(Debug)]
 pub(crate) struct Request {
     pub(crate) method: Method,
+    pub(crate) version: Version,
     /// The path, percent-decoded as Go's `URL.Path` is (what chi routes on).
     pub(crate) path: String,
     pub(crate) query: Option<String>,
@@ -42,6 +43,25 @@ impl Request {
         self.headers
             .get(name)
             .map(|v| clip(&String::from_utf8_lossy(v.as_bytes())))
+    }
+
+    /// Whether Go closes the connection after answering: the client asked
+    /// for it (`Connection: close`), or speaks HTTP/1.0 without asking to
+    /// keep it alive.
+    pub(crate) fn closes_after(&self) -> bool {
+        let has = |token: &str| {
+            self.headers.get_all(CONNECTION).iter().any(|v| {
+                v.to_str()
+                    .unwrap_or("")
+                    .split(',')
+                    .any(|t| t.trim().eq_ignore_ascii_case(token))
+            })
+        };
+        if self.version == Version::HTTP_10 {
+            !has("keep-alive")
+        } else {
+            has("close")
+        }
     }
 
     /// `key=value` pairs of the query, undecoded.

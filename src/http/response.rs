@@ -1,10 +1,21 @@
 //! The answers the reference's Go stack writes, built once here: plain-text
 //! errors (`http.Error`), JSON 200s (sniffed by Go as `text/plain`), the
-//! empty 200, 404 and 405.
+//! empty 200, 404, 405 and Go's own refusals.
+//!
+//! Heads are laid out as Go writes them: the handler's headers sorted by
+//! name, then `Date`, `Content-Length` and a sniffed `Content-Type`; hyper
+//! appends `Connection` and `Transfer-Encoding` after them, where Go puts
+//! them too. The server turns hyper's own `Date` off, so a head has one
+//! only if it is built here (Go's refusals have none).
+
+use std::cell::RefCell;
+use std::time::SystemTime;
 
 use bytes::Bytes;
-use warp::http::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE};
-use warp::http::StatusCode;
+use warp::http::header::{
+    HeaderName, HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, DATE,
+};
+use warp::http::{HeaderMap, StatusCode};
 use warp::reply::{Reply, Response};
 
 /// `Content-Type` of every JSON answer and error: the reference writes its
@@ -14,24 +25,93 @@ pub(crate) const TEXT_PLAIN: HeaderValue = HeaderValue::from_static("text/plain;
 /// Go's response buffer: a body larger than this is sent chunked.
 pub(crate) const CHUNKING_THRESHOLD: usize = 2048;
 
+const NOSNIFF: HeaderValue = HeaderValue::from_static("nosniff");
+const X_CONTENT_TYPE_OPTIONS: HeaderName = HeaderName::from_static("x-content-type-options");
+
+thread_local! {
+    /// The second last formatted on this thread and its `Date` value.
+    static DATE_VALUE: RefCell<(u64, HeaderValue)> =
+        RefCell::new((u64::MAX, HeaderValue::from_static("")));
+}
+
+/// `Date` as Go writes it (`Wed, 25 Nov 2026 10:28:46 GMT`), formatted once
+/// a second.
+pub(crate) fn date() -> HeaderValue {
+    let secs = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    DATE_VALUE.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        if cell.0 != secs {
+            let text = i64::try_from(secs)
+                .ok()
+                .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+                .map(|t| t.format("%a, %d %b %Y %H:%M:%S GMT").to_string())
+                .unwrap_or_default();
+            if let Ok(value) = HeaderValue::from_str(&text) {
+                *cell = (secs, value);
+            }
+        }
+        cell.1.clone()
+    })
+}
+
+/// `Date`, then `Content-Length` of a body of `len` bytes, as Go adds them
+/// after the handler's headers.
+fn date_and_length(h: &mut HeaderMap, len: usize) {
+    h.insert(DATE, date());
+    h.insert(CONTENT_LENGTH, HeaderValue::from(len));
+}
+
+/// An answer with no body under an explicit `Content-Length: 0`, where Go
+/// writes it. (hyper drops the header of a body it knows to be empty and
+/// writes its own after every other header.)
+fn empty_with_length(status: StatusCode, leading: &[(HeaderName, HeaderValue)]) -> Response {
+    let nothing = futures::stream::empty::<Result<Bytes, std::convert::Infallible>>();
+    let mut res = warp::reply::stream(nothing).into_response();
+    *res.status_mut() = status;
+    let h = res.headers_mut();
+    for (name, value) in leading {
+        h.append(name, value.clone());
+    }
+    date_and_length(h, 0);
+    res
+}
+
 /// An error as Go's `http.Error` writes it: plain text, `nosniff`, the
 /// message and a newline.
 pub(crate) fn text_error(status: StatusCode, message: &str) -> Response {
-    let mut res = Response::new(Bytes::from(format!("{message}\n")).into());
+    text_error_after(&[], status, message)
+}
+
+/// [`text_error`] under handler headers whose names sort before
+/// `Content-Type` (the stream's `Cache-Control` and `Connection`).
+pub(crate) fn text_error_after(
+    leading: &[(HeaderName, HeaderValue)],
+    status: StatusCode,
+    message: &str,
+) -> Response {
+    let body = Bytes::from(format!("{message}\n"));
+    let len = body.len();
+    let mut res = Response::new(body.into());
     *res.status_mut() = status;
     let h = res.headers_mut();
+    for (name, value) in leading {
+        h.insert(name, value.clone());
+    }
     h.insert(CONTENT_TYPE, TEXT_PLAIN);
-    h.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
+    h.insert(X_CONTENT_TYPE_OPTIONS, NOSNIFF);
+    date_and_length(h, len);
     res
 }
 
 /// A 200 whose body is JSON, sent whole with its `Content-Length`.
 pub(crate) fn json_ok(body: Bytes) -> Response {
+    let len = body.len();
     let mut res = Response::new(body.into());
-    res.headers_mut().insert(CONTENT_TYPE, TEXT_PLAIN);
+    let h = res.headers_mut();
+    date_and_length(h, len);
+    h.insert(CONTENT_TYPE, TEXT_PLAIN);
     res
 }
 
@@ -93,14 +173,16 @@ pub(crate) fn json_ok_chunked(
         },
     );
     let mut res = warp::reply::stream(stream).into_response();
-    res.headers_mut().insert(CONTENT_TYPE, TEXT_PLAIN);
+    let h = res.headers_mut();
+    h.insert(DATE, date());
+    h.insert(CONTENT_TYPE, TEXT_PLAIN);
     res
 }
 
 /// The reference's answer to a key it already stored: 200, no body, no
 /// `Content-Type`.
 pub(crate) fn empty_ok() -> Response {
-    Response::new(Bytes::new().into())
+    empty_with_length(StatusCode::OK, &[])
 }
 
 /// chi's 404.
@@ -108,35 +190,70 @@ pub(crate) fn not_found() -> Response {
     text_error(StatusCode::NOT_FOUND, "404 page not found")
 }
 
-/// chi's 405: empty body, one `Allow` line per allowed method.
-pub(crate) fn method_not_allowed(allowed: &[&'static str]) -> Response {
+/// chi's 405: empty body, one `Allow` line per allowed method; no
+/// `Content-Length` in the answer to `HEAD` (Go counts no body written).
+pub(crate) fn method_not_allowed(allowed: &[&'static str], head: bool) -> Response {
+    let allow: Vec<_> = allowed
+        .iter()
+        .map(|m| (ALLOW, HeaderValue::from_static(m)))
+        .collect();
+    if !head {
+        return empty_with_length(StatusCode::METHOD_NOT_ALLOWED, &allow);
+    }
     let mut res = Response::new(Bytes::new().into());
     *res.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
-    for m in allowed {
-        res.headers_mut().append(ALLOW, HeaderValue::from_static(m));
+    let h = res.headers_mut();
+    for (name, value) in allow {
+        h.append(name, value);
     }
+    h.insert(DATE, date());
     res
 }
 
-/// Go's answer to a request it cannot read: 400, plain text, the
-/// connection closed.
-fn closing_400(body: &'static [u8]) -> Response {
-    let mut res = Response::new(Bytes::from_static(body).into());
+/// Go's answer to a request it refuses before any handler: the status
+/// line carries the reason (`400 Bad Request: malformed Host header`),
+/// plain text, no `Date`, the connection closed. Go sends the body
+/// without a length, until the close; hyper gives it a `Content-Length`.
+fn go_refusal(reason: &'static str, body: &'static str) -> Response {
+    let mut res = Response::new(Bytes::from_static(body.as_bytes()).into());
     *res.status_mut() = StatusCode::BAD_REQUEST;
-    res.headers_mut().insert(CONTENT_TYPE, TEXT_PLAIN);
-    res.headers_mut()
-        .insert(CONNECTION, HeaderValue::from_static("close"));
+    if reason != "Bad Request" {
+        res.extensions_mut()
+            .insert(hyper::ext::ReasonPhrase::from_static(reason.as_bytes()));
+    }
+    let h = res.headers_mut();
+    h.insert(CONTENT_TYPE, TEXT_PLAIN);
+    h.insert(CONNECTION, HeaderValue::from_static("close"));
     res
 }
 
 /// Go's answer to an HTTP/1.1 request without `Host`.
 pub(crate) fn missing_host() -> Response {
-    closing_400(b"400 Bad Request: missing required Host header")
+    go_refusal(
+        "Bad Request: missing required Host header",
+        "400 Bad Request: missing required Host header",
+    )
 }
 
-/// Go's answer to a request target with an invalid `%` escape.
+/// Go's answer to a `Host` with a byte no host name has.
+pub(crate) fn malformed_host() -> Response {
+    go_refusal(
+        "Bad Request: malformed Host header",
+        "400 Bad Request: malformed Host header",
+    )
+}
+
+/// Go's answer to a request it cannot read (an invalid `%` escape in the
+/// target, two `Host` headers).
 pub(crate) fn bad_request_closing() -> Response {
-    closing_400(b"400 Bad Request")
+    go_refusal("Bad Request", "400 Bad Request")
+}
+
+/// Go's answer to an `Expect` other than `100-continue`: 417, empty, the
+/// connection closed.
+pub(crate) fn expectation_failed() -> Response {
+    let close = [(CONNECTION, HeaderValue::from_static("close"))];
+    empty_with_length(StatusCode::EXPECTATION_FAILED, &close)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -157,11 +274,8 @@ pub(crate) fn dropped_connection() -> Response {
 /// connection closes: a complete HTTP answer whose JSON is cut in half.
 pub(crate) fn truncated(status: StatusCode, body: &Bytes) -> Response {
     let half = body.slice(..body.len() / 2);
-    let len = half.len();
     let mut res = json_ok(half);
     *res.status_mut() = status;
-    res.headers_mut()
-        .insert(CONTENT_LENGTH, HeaderValue::from(len));
     res.headers_mut()
         .insert(CONNECTION, HeaderValue::from_static("close"));
     res

@@ -11,12 +11,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::watch;
 use tokio::time::{Instant, Sleep};
-use warp::http::header::{HeaderValue, CACHE_CONTROL, CONNECTION, CONTENT_TYPE};
+use warp::http::header::{HeaderName, HeaderValue, CACHE_CONTROL, CONNECTION, CONTENT_TYPE, DATE};
 use warp::http::StatusCode;
 use warp::reply::{Reply, Response};
 
 use super::request::Request;
-use super::response::text_error;
+use super::response::{date, text_error_after};
 use super::HttpConfig;
 use crate::app::{App, Lifecycle};
 use crate::chaos::engine::{RequestLine, StreamDecision};
@@ -36,20 +36,16 @@ enum Cut {
     Lagged,
 }
 
-/// The headers r3labs sets before anything else, kept on its errors too.
-/// Go replaces the handler's `Connection: keep-alive` with `close` when the
-/// connection closes after this answer (the client asked it to).
-fn stream_headers(res: &mut Response, req: &Request) {
-    let closing = req.headers.get_all(CONNECTION).iter().any(|v| {
-        v.to_str()
-            .unwrap_or("")
-            .split(',')
-            .any(|t| t.trim().eq_ignore_ascii_case("close"))
-    });
-    let h = res.headers_mut();
-    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    let connection = if closing { "close" } else { "keep-alive" };
-    h.insert(CONNECTION, HeaderValue::from_static(connection));
+/// The headers r3labs sets before anything else (kept on its errors), in
+/// Go's order. Go drops the handler's `Connection: keep-alive` when the
+/// connection closes after this answer (the client asked for it, or speaks
+/// HTTP/1.0 without keep-alive); hyper then writes its own, as Go does.
+fn stream_headers(req: &Request) -> Vec<(HeaderName, HeaderValue)> {
+    let mut headers = vec![(CACHE_CONTROL, HeaderValue::from_static("no-cache"))];
+    if !req.closes_after() {
+        headers.push((CONNECTION, HeaderValue::from_static("keep-alive")));
+    }
+    headers
 }
 
 /// What the stream answered.
@@ -91,10 +87,8 @@ pub(crate) fn open(app: &Arc<App>, config: &HttpConfig, req: &Request, request_s
     let start = match start_of(req, config.replay) {
         Ok(start) => start,
         Err((status, message)) => {
-            let mut response = text_error(status, message);
-            stream_headers(&mut response, req);
             return Opened {
-                response,
+                response: text_error_after(&stream_headers(req), status, message),
                 journal_seq: None,
             };
         }
@@ -109,9 +103,12 @@ pub(crate) fn open(app: &Arc<App>, config: &HttpConfig, req: &Request, request_s
     });
     let state = State::new(app, config, start, decision);
     let mut res = warp::reply::stream(futures::stream::unfold(state, next)).into_response();
-    res.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    stream_headers(&mut res, req);
+    let h = res.headers_mut();
+    for (name, value) in stream_headers(req) {
+        h.insert(name, value);
+    }
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(DATE, date());
     Opened {
         response: res,
         journal_seq: Some(decision.seq),

@@ -14,10 +14,14 @@ use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
+use warp::http::header::{EXPECT, HOST};
 use warp::http::{Method, Request, Version};
+use warp::reply::Response;
 
 use crate::app::Lifecycle;
-use crate::http::response::missing_host;
+use crate::http::response::{
+    bad_request_closing, expectation_failed, malformed_host, missing_host,
+};
 use crate::http::Http;
 
 /// Connection limits.
@@ -57,16 +61,18 @@ pub(crate) async fn serve(
                 let http = Arc::clone(&http);
                 let busy = Busy::new(&svc_state);
                 async move {
-                    let res = if lacks_host(&req) {
-                        missing_host()
-                    } else {
-                        http.answer(req).await
+                    let res = match go_refusal(&req) {
+                        Some(refused) => refused,
+                        None => http.answer(req).await,
                     };
                     Ok::<_, Infallible>(res.map(|body| Tracked { body, _busy: busy }))
                 }
             });
             let conn = http1::Builder::new()
                 .title_case_headers(true)
+                // Heads get their `Date` where Go writes it (see
+                // `http::response`); Go's refusals have none.
+                .auto_date_header(false)
                 .serve_connection(TokioIo::new(stream), svc);
             tokio::pin!(conn);
             // The header timeout, checked by one timer per connection
@@ -165,9 +171,63 @@ async fn accept(
     }
 }
 
-/// Go refuses an HTTP/1.1 request without `Host` (CONNECT excepted).
-fn lacks_host(req: &Request<Incoming>) -> bool {
-    req.version() == Version::HTTP_11
-        && req.method() != Method::CONNECT
-        && !req.headers().contains_key(warp::http::header::HOST)
+/// What Go's server answers itself, before any handler, to a request
+/// hyper has read: a missing `Host` (HTTP/1.1, CONNECT excepted), two
+/// `Host` headers, a `Host` with a byte no host name has, an `Expect` other
+/// than `100-continue`. In Go's order of checks.
+fn go_refusal(req: &Request<Incoming>) -> Option<Response> {
+    let mut hosts = req.headers().get_all(HOST).iter();
+    match (hosts.next(), hosts.next()) {
+        (_, Some(_)) => return Some(bad_request_closing()),
+        (None, None) if req.version() == Version::HTTP_11 && req.method() != Method::CONNECT => {
+            return Some(missing_host())
+        }
+        (Some(host), None) if !host.as_bytes().iter().all(|&b| valid_host_byte(b)) => {
+            return Some(malformed_host())
+        }
+        _ => {}
+    }
+    let expect = req.headers().get(EXPECT).map(|v| v.as_bytes());
+    match expect {
+        Some(value) if !value.trim_ascii().is_empty() && !has_token(value, b"100-continue") => {
+            Some(expectation_failed())
+        }
+        _ => None,
+    }
+}
+
+/// Go's `httpguts.ValidHostHeader`, one byte at a time.
+fn valid_host_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!$%&'()*+,-.:;=[]_~".contains(&b)
+}
+
+/// Go's `hasToken`: `token` is one of the comma-separated values, ignoring
+/// case and surrounding spaces and tabs.
+fn has_token(value: &[u8], token: &[u8]) -> bool {
+    value
+        .split(|&b| b == b',')
+        .any(|part| part.trim_ascii().eq_ignore_ascii_case(token))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_are_checked_as_go_does() {
+        for host in ["localhost:3000", "[::1]:80", "a_b.example", "x%25y", ""] {
+            assert!(host.bytes().all(valid_host_byte), "{host}");
+        }
+        for host in ["a b", "a/b", "é", "a\tb", "a@b"] {
+            assert!(!host.bytes().all(valid_host_byte), "{host}");
+        }
+    }
+
+    #[test]
+    fn expect_tokens_are_matched_as_go_does() {
+        assert!(has_token(b"100-continue", b"100-continue"));
+        assert!(has_token(b" 100-Continue ,foo", b"100-continue"));
+        assert!(!has_token(b"foo", b"100-continue"));
+        assert!(!has_token(b"100-continues", b"100-continue"));
+    }
 }

@@ -8,6 +8,7 @@ mod api;
 mod chaos;
 mod differential;
 mod explore;
+mod heads;
 mod lifecycle;
 mod limits;
 mod readme;

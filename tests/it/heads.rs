@@ -1,0 +1,220 @@
+//! Answers' heads, byte for byte as the reference's Go stack lays them out:
+//! the handler's headers sorted by name, then `Date`, `Content-Length`, a
+//! sniffed `Content-Type`, `Connection`, `Transfer-Encoding`; and Go's own
+//! refusals (no `Date`). Every expected head below was read off the
+//! reference server (`Date` values masked).
+
+use std::net::SocketAddr;
+
+use mock_chat_server::MockChatServer;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::common::*;
+
+/// The heads a connection receives until the server closes it (or, with
+/// `heads` answers read, stops there), `Date` values masked.
+async fn heads(addr: SocketAddr, request: &[u8], heads: usize) -> String {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    s.write_all(request).await.expect("write");
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    let read_all = async {
+        loop {
+            let n = s.read(&mut buf).await.expect("read");
+            out.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&out);
+            if n == 0 || text.matches("\r\n\r\n").count() >= heads {
+                return;
+            }
+        }
+    };
+    tokio::time::timeout(PATIENCE, read_all)
+        .await
+        .expect("answer in time");
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let mut masked = String::new();
+    for (i, part) in text.split("\r\n\r\n").enumerate().take(heads) {
+        if i > 0 {
+            masked.push('|');
+        }
+        // A head may follow a body on the same connection.
+        let head = part.find("HTTP/1.").map_or(part, |at| &part[at..]);
+        let lines: Vec<String> = head
+            .split("\r\n")
+            .map(|l| match l.strip_prefix("Date: ") {
+                Some(_) => "Date: D".to_string(),
+                None => l.to_string(),
+            })
+            .collect();
+        masked.push_str(&lines.join("\n"));
+    }
+    masked
+}
+
+async fn server() -> MockChatServer {
+    MockChatServer::builder().seed(3).start().await
+}
+
+const CLOSE: &str = "Host: x\r\nConnection: close\r\n";
+
+#[tokio::test]
+async fn errors_carry_the_handlers_headers_then_date_then_length() {
+    let server = server().await;
+    let at = server.address();
+    let req = format!("GET /nope HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\n{CLOSE}\r\n");
+    let expected_404 = "HTTP/1.1 404 Not Found\nContent-Type: text/plain; charset=utf-8\n\
+        X-Content-Type-Options: nosniff\nDate: D\nContent-Length: 19";
+    assert_eq!(
+        heads(at, req.as_bytes(), 2).await,
+        format!("{expected_404}|{expected_404}\nConnection: close")
+    );
+    let req = format!("HEAD /nope HTTP/1.1\r\n{CLOSE}\r\n");
+    assert_eq!(
+        heads(at, req.as_bytes(), 1).await,
+        format!("{expected_404}\nConnection: close")
+    );
+}
+
+#[tokio::test]
+async fn method_not_allowed_has_no_length_for_head() {
+    let server = server().await;
+    let at = server.address();
+    let put = format!("PUT /chats HTTP/1.1\r\n{CLOSE}\r\n");
+    assert_eq!(
+        heads(at, put.as_bytes(), 1).await,
+        "HTTP/1.1 405 Method Not Allowed\nAllow: GET\nDate: D\nContent-Length: 0\nConnection: close"
+    );
+    let head = format!("HEAD /chats HTTP/1.1\r\n{CLOSE}\r\n");
+    assert_eq!(
+        heads(at, head.as_bytes(), 1).await,
+        "HTTP/1.1 405 Method Not Allowed\nAllow: GET\nDate: D\nConnection: close"
+    );
+    let foo = format!("FOO /nope HTTP/1.1\r\n{CLOSE}\r\n");
+    assert_eq!(
+        heads(at, foo.as_bytes(), 1).await,
+        "HTTP/1.1 405 Method Not Allowed\nDate: D\nContent-Length: 0\nConnection: close"
+    );
+}
+
+#[tokio::test]
+async fn json_answers_put_the_sniffed_type_after_date_and_length() {
+    let server = server().await;
+    let at = server.address();
+    let req = format!("GET /chats HTTP/1.1\r\n{CLOSE}\r\n");
+    let head = heads(at, req.as_bytes(), 1).await;
+    let lines: Vec<&str> = head.lines().collect();
+    assert_eq!(lines[..2], ["HTTP/1.1 200 OK", "Date: D"]);
+    assert!(lines[2].starts_with("Content-Length: "), "{head}");
+    assert_eq!(
+        lines[3..],
+        [
+            "Content-Type: text/plain; charset=utf-8",
+            "Connection: close"
+        ]
+    );
+
+    // A known key's empty 200, and a chunked answer (over 2 KiB).
+    let john = chat(&server, "John");
+    let path = format!("/chats/{}/messages", john.id);
+    let key = [("Idempotency-Key", "k-heads")];
+    let first = request_bytes("POST", &path, &key, b"{\"text\":\"hi\"}");
+    heads(at, &first, 1).await;
+    assert_eq!(
+        heads(at, &first, 1).await,
+        "HTTP/1.1 200 OK\nDate: D\nContent-Length: 0\nConnection: close"
+    );
+    let long = format!("{{\"text\":\"{}\"}}", "y".repeat(3000));
+    let chunked = request_bytes(
+        "POST",
+        &path,
+        &[("Idempotency-Key", "k-long")],
+        long.as_bytes(),
+    );
+    assert_eq!(
+        heads(at, &chunked, 1).await,
+        "HTTP/1.1 200 OK\nDate: D\nContent-Type: text/plain; charset=utf-8\n\
+         Connection: close\nTransfer-Encoding: chunked"
+    );
+}
+
+#[tokio::test]
+async fn the_stream_head_follows_the_clients_connection() {
+    let server = server().await;
+    let at = server.address();
+    let path = "/events?stream=messages";
+    let keep = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(
+        heads(at, keep.as_bytes(), 1).await,
+        "HTTP/1.1 200 OK\nCache-Control: no-cache\nConnection: keep-alive\n\
+         Content-Type: text/event-stream\nDate: D\nTransfer-Encoding: chunked"
+    );
+    let close = format!("GET {path} HTTP/1.1\r\n{CLOSE}\r\n");
+    assert_eq!(
+        heads(at, close.as_bytes(), 1).await,
+        "HTTP/1.1 200 OK\nCache-Control: no-cache\nContent-Type: text/event-stream\n\
+         Date: D\nConnection: close\nTransfer-Encoding: chunked"
+    );
+    let old = format!("GET {path} HTTP/1.0\r\n\r\n");
+    assert_eq!(
+        heads(at, old.as_bytes(), 1).await,
+        "HTTP/1.0 200 OK\nCache-Control: no-cache\nContent-Type: text/event-stream\nDate: D"
+    );
+    let refused = "GET /events HTTP/1.1\r\nHost: x\r\n\r\n";
+    assert_eq!(
+        heads(at, refused.as_bytes(), 1).await,
+        "HTTP/1.1 500 Internal Server Error\nCache-Control: no-cache\nConnection: keep-alive\n\
+         Content-Type: text/plain; charset=utf-8\nX-Content-Type-Options: nosniff\n\
+         Date: D\nContent-Length: 25"
+    );
+}
+
+#[tokio::test]
+async fn gos_own_refusals_come_before_any_handler_without_a_date() {
+    let server = server().await;
+    let at = server.address();
+    // The status line and body are Go's; hyper adds the Content-Length
+    // (Go sends the body until the close).
+    for (request, reason) in [
+        (
+            "GET /chats HTTP/1.1\r\n\r\n",
+            "400 Bad Request: missing required Host header",
+        ),
+        (
+            "GET /chats HTTP/1.1\r\nHost: a b\r\n\r\n",
+            "400 Bad Request: malformed Host header",
+        ),
+        (
+            "GET /chats HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n",
+            "400 Bad Request",
+        ),
+        (
+            "GET /chats/%zz HTTP/1.1\r\nHost: x\r\n\r\n",
+            "400 Bad Request",
+        ),
+    ] {
+        let bytes = raw(at, request.as_bytes()).await;
+        let expected = format!(
+            "HTTP/1.1 {reason}\r\nContent-Type: text/plain; charset=utf-8\r\n\
+             Connection: close\r\nContent-Length: {}\r\n\r\n{reason}",
+            reason.len()
+        );
+        assert_eq!(String::from_utf8_lossy(&bytes), expected, "{request:?}");
+    }
+    let expect = format!("GET /chats HTTP/1.1\r\n{CLOSE}Expect: foo\r\n\r\n");
+    assert_eq!(
+        heads(at, expect.as_bytes(), 1).await,
+        "HTTP/1.1 417 Expectation Failed\nConnection: close\nDate: D\nContent-Length: 0"
+    );
+    // `100-continue` is the one expectation Go meets; HTTP/1.0 needs no Host.
+    let cont = format!("GET /nope HTTP/1.1\r\n{CLOSE}Expect: 100-Continue\r\n\r\n");
+    assert!(heads(at, cont.as_bytes(), 1)
+        .await
+        .starts_with("HTTP/1.1 404 "));
+    let old = "GET /nope HTTP/1.0\r\nConnection: keep-alive\r\n\r\n";
+    assert_eq!(
+        heads(at, old.as_bytes(), 1).await,
+        "HTTP/1.0 404 Not Found\nContent-Type: text/plain; charset=utf-8\n\
+         X-Content-Type-Options: nosniff\nDate: D\nContent-Length: 19\nConnection: keep-alive"
+    );
+}

@@ -47,17 +47,16 @@ use clap::{Parser, ValueEnum};
 use crate::{ChatFixture, FaultPlan, IdStyle, MockChatServer, MockChatServerBuilder};
 
 /// The command line of the standalone server (see the [module docs](self)).
-///
-/// A reproducibly flaky chat server: chats, messages, bots and an SSE stream.
-///
-/// By default it behaves like the reference companion server: slow answers,
-/// 5% 503s, 5% timeouts and duplicated SSE events. The seed printed at start
-/// replays the same faults for the same sequence of requests.
 #[derive(Debug, Parser, PartialEq)]
 #[command(
     name = "mock-chat-server",
     version,
     verbatim_doc_comment,
+    about = "A reproducibly flaky chat server: chats, messages, bots and an SSE stream.",
+    long_about = "A reproducibly flaky chat server: chats, messages, bots and an SSE stream.\n\n\
+        By default it behaves like the reference companion server: slow answers,\n\
+        5% 503s, 5% timeouts and duplicated SSE events. The seed printed at start\n\
+        replays the same faults for the same sequence of requests.",
     after_help = "Examples:\n  \
         mock-chat-server --chaos none --admin      calm, with the /__admin/ API for UI tests\n  \
         mock-chat-server --seed 42                 replay the faults of an earlier run\n  \

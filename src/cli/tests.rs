@@ -111,6 +111,12 @@ fn help_lists_every_flag_and_variable() {
     ] {
         assert!(help.contains(needle), "--help lacks {needle}:\n{help}");
     }
+    // What the server is comes first, not a note meant for rustdoc.
+    assert!(
+        help.starts_with("A reproducibly flaky chat server"),
+        "{help}"
+    );
+    assert!(!help.contains("module docs"), "{help}");
 }
 
 #[test]

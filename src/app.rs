@@ -159,6 +159,11 @@ impl App {
         self.store.add_chat(name)
     }
 
+    /// Whether a POST with `key` gets as far as reading its body.
+    pub(crate) fn post_reads_body(&self, key: Option<&str>) -> bool {
+        self.store.post_reads_body(key)
+    }
+
     /// `POST /chats/{id}/messages`: checks and stores (serialised with every
     /// other POST), publishes with chaos copies, schedules the bot; reports
     /// a key reused for another message.

@@ -85,8 +85,18 @@ pub(crate) struct NewMessage {
 pub(crate) struct PostInput<'a> {
     pub(crate) raw_chat: &'a str,
     pub(crate) key: Option<&'a str>,
-    /// The body, or `None` if it was over the size limit.
-    pub(crate) body: Option<&'a [u8]>,
+    pub(crate) body: PostBody<'a>,
+}
+
+/// A POST's body, as far as it was read.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum PostBody<'a> {
+    Read(&'a [u8]),
+    /// Over the size limit.
+    TooLarge,
+    /// Not read: the client waits for `100 Continue`, which Go sends only
+    /// when the handler reads, and the key check needs no body.
+    Unread,
 }
 
 /// What a POST came to, in the reference's order of checks.
@@ -354,6 +364,15 @@ impl Store {
         inner.index.get(chat).map(|&i| inner.chats[i].chat.clone())
     }
 
+    /// Whether a POST with `key` gets as far as reading its body (the key
+    /// is there and not known yet), as the reference's handler decides it.
+    pub(crate) fn post_reads_body(&self, key: Option<&str>) -> bool {
+        match key {
+            Some(k) if !k.is_empty() => !lock(&self.inner).keys.records.contains_key(k),
+            _ => false,
+        }
+    }
+
     /// A POST: checks in the reference's order, stores, and runs
     /// `on_commit` under the lock (so events are published in store order).
     pub(crate) fn post(
@@ -367,17 +386,26 @@ impl Store {
             _ => return PostOutcome::MissingKey,
         };
         if let Some(first) = inner.keys.records.get(key) {
-            let same = input
-                .body
-                .and_then(|b| wire::decode_message(b).ok())
-                .zip(self.resolve(&inner, input.raw_chat).ok())
-                .is_some_and(|(text, i)| {
-                    inner.chats[i].chat.id == first.chat && stable_hash(&text) == first.text_hash
-                });
+            let same = match input.body {
+                // Nothing to compare: not a reuse anyone can tell.
+                PostBody::Unread => true,
+                PostBody::TooLarge => false,
+                PostBody::Read(b) => wire::decode_message(b)
+                    .ok()
+                    .zip(self.resolve(&inner, input.raw_chat).ok())
+                    .is_some_and(|(text, i)| {
+                        inner.chats[i].chat.id == first.chat
+                            && stable_hash(&text) == first.text_hash
+                    }),
+            };
             return PostOutcome::KnownKey { same };
         }
-        let Some(body) = input.body else {
-            return PostOutcome::TooLarge;
+        let body = match input.body {
+            PostBody::Read(b) => b,
+            // Left unread because the key was known, and forgotten since
+            // (a reset, or the key table's bound): read as nothing.
+            PostBody::Unread => &[],
+            PostBody::TooLarge => return PostOutcome::TooLarge,
         };
         let text = match wire::decode_message(body) {
             Ok(text) => text,

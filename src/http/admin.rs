@@ -46,13 +46,18 @@ fn ok_json(v: &impl serde::Serialize) -> Response {
 }
 
 fn body_json<T: for<'de> Deserialize<'de>>(req: &Request) -> Result<T, Refused> {
-    match &req.body {
-        Body::Read(b) => serde_json::from_slice(b).map_err(|e| bad(format!("invalid body: {e}"))),
-        Body::TooLarge => Err(Refused(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "http: request body too large".into(),
-        )),
-    }
+    let bytes: &[u8] = match &req.body {
+        Body::Read(b) => b,
+        // The admin API always reads its bodies.
+        Body::Unread => &[],
+        Body::TooLarge => {
+            return Err(Refused(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "http: request body too large".into(),
+            ))
+        }
+    };
+    serde_json::from_slice(bytes).map_err(|e| bad(format!("invalid body: {e}")))
 }
 
 fn is_loopback_name(host: &str) -> bool {
@@ -191,7 +196,7 @@ fn route(app: &Arc<App>, config: &AdminConfig, req: &Request) -> Result<Response
         (["faults"], &Method::PUT) => {
             let text = match &req.body {
                 Body::Read(b) => String::from_utf8_lossy(b).into_owned(),
-                Body::TooLarge => String::new(),
+                Body::TooLarge | Body::Unread => String::new(),
             };
             let plan = FaultPlan::from_json(&text).map_err(|e| bad(e.to_string()))?;
             app.chaos().set_plan(plan.clone());

@@ -10,7 +10,7 @@ use super::request::{Body, Request};
 use crate::app::App;
 use crate::chaos::JsonRoute;
 use crate::model::MessageId;
-use crate::store::{PostInput, PostOutcome};
+use crate::store::{PostBody, PostInput, PostOutcome};
 
 /// What a handler answered, before chaos acts on it.
 #[derive(Debug)]
@@ -59,10 +59,12 @@ impl From<Answer> for Handled {
     }
 }
 
-/// Runs the handler of a JSON route.
+/// Runs the handler of a JSON route; `body` is the request's, as far as it
+/// was read.
 pub(crate) fn handle(
     app: &Arc<App>,
     req: &Request,
+    body: &Body,
     route: JsonRoute,
     raw_id: &str,
     request_seq: u64,
@@ -73,22 +75,34 @@ pub(crate) fn handle(
             Ok(body) => Answer::Json(body).into(),
             Err(e) => Answer::Error(StatusCode::BAD_REQUEST, e.to_string()).into(),
         },
-        JsonRoute::PostMessage => post_message(app, req, raw_id, request_seq),
+        JsonRoute::PostMessage => post_message(app, req, body, raw_id, request_seq),
     }
 }
 
-fn post_message(app: &Arc<App>, req: &Request, raw_id: &str, request_seq: u64) -> Handled {
-    let body = match &req.body {
-        Body::Read(b) => Some(&b[..]),
-        Body::TooLarge => None,
+/// A POST's `Idempotency-Key`, as the handler reads it (the first one).
+pub(crate) fn post_key(req: &Request) -> Option<&str> {
+    req.headers.get("idempotency-key").map(|v| {
+        // Go's Header.Get returns the raw bytes as a string; a key that is
+        // not UTF-8 still counts as present.
+        std::str::from_utf8(v.as_bytes()).unwrap_or("\u{fffd}")
+    })
+}
+
+fn post_message(
+    app: &Arc<App>,
+    req: &Request,
+    body: &Body,
+    raw_id: &str,
+    request_seq: u64,
+) -> Handled {
+    let body = match body {
+        Body::Read(b) => PostBody::Read(b),
+        Body::TooLarge => PostBody::TooLarge,
+        Body::Unread => PostBody::Unread,
     };
     let input = PostInput {
         raw_chat: raw_id,
-        key: req.headers.get("idempotency-key").map(|v| {
-            // Go's Header.Get returns the raw bytes as a string; a key that
-            // is not UTF-8 still counts as present and is compared bytewise.
-            std::str::from_utf8(v.as_bytes()).unwrap_or("\u{fffd}")
-        }),
+        key: post_key(req),
         body,
     };
     let (outcome, event_ids) = app.post_message(input, request_seq);

@@ -6,11 +6,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use warp::http::header::{HeaderValue, CONNECTION};
 use warp::http::StatusCode;
 use warp::reply::Response;
 
 use super::api::{self, Answer};
-use super::request::Request;
+use super::request::{Pending, Request};
 use super::response::{
     dropped_connection, empty_ok, go_early_bytes, json_ok, json_ok_chunked, text_error, truncated,
     CHUNKING_THRESHOLD,
@@ -27,16 +28,31 @@ pub(crate) struct Outcome {
     /// The status sent, `None` for a dropped connection.
     pub(crate) status: Option<u16>,
     pub(crate) journal_seq: u64,
+    /// A body the client was to send after `100 Continue` was never asked
+    /// for.
+    body_left_unread: bool,
+}
+
+/// One JSON request, as the chaos around its handler sees it.
+struct Call<'a> {
+    req: &'a Request,
+    route: JsonRoute,
+    raw_id: &'a str,
+    /// The request's record.
+    request_seq: u64,
+    key: Option<&'a str>,
 }
 
 /// Runs a JSON route under its chaos decision. `request_seq` is the
-/// request's record.
+/// request's record; `pending`, a POST body left unread for a client that
+/// waits for `100 Continue`.
 pub(crate) async fn run(
     app: &Arc<App>,
     req: &Request,
     route: JsonRoute,
     raw_id: &str,
     request_seq: u64,
+    pending: Option<Pending>,
 ) -> Outcome {
     let busy = app.activity().start(Work::Request);
     // A test's hold: accepted, then waiting before any fault or commit.
@@ -49,32 +65,44 @@ pub(crate) async fn run(
         }
         _ => None,
     };
-    let out = decide_and_answer(app, req, route, raw_id, request_seq, key.as_deref(), busy).await;
+    let call = Call {
+        req,
+        route,
+        raw_id,
+        request_seq,
+        key: key.as_deref(),
+    };
+    let mut out = decide_and_answer(app, &call, pending, busy).await;
     if let (JsonRoute::PostMessage, Some(key)) = (route, &key) {
         app.diagnostics().post_answered(key);
     }
     drop(in_flight);
+    if out.body_left_unread {
+        // Go does not reuse a connection whose announced body it never
+        // asked for: the next bytes may be that body.
+        out.response
+            .headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+    }
     out
 }
 
 async fn decide_and_answer(
     app: &Arc<App>,
-    req: &Request,
-    route: JsonRoute,
-    raw_id: &str,
-    request_seq: u64,
-    key: Option<&str>,
+    call: &Call<'_>,
+    mut pending: Option<Pending>,
     busy: BusyGuard,
 ) -> Outcome {
+    let req = call.req;
     let d = app.chaos().decide(
-        route,
+        call.route,
         RequestLine {
             method: req.method.as_str(),
             path: req.path_and_query(),
-            key,
+            key: call.key,
         },
     );
-    let done = |(response, status): (Response, Option<u16>)| {
+    let done = |(response, status): (Response, Option<u16>), unread: bool| {
         app.chaos()
             .update(d.seq, |e| e.status = e.status.or(status));
         Outcome {
@@ -82,20 +110,35 @@ async fn decide_and_answer(
             fault: d.fault,
             status,
             journal_seq: d.seq,
+            body_left_unread: unread,
         }
     };
     app.sleep(d.latency_before).await;
     if let Some(refused) = before_handler(app, d.fault).await {
-        return done(refused);
+        return done(refused, pending.is_some());
     }
-    let handled = api::handle(app, req, route, raw_id, request_seq);
+    let read;
+    let body = match pending.take() {
+        Some(body) if app.post_reads_body(api::post_key(req)) => {
+            read = body.read(&req.headers).await;
+            app.records()
+                .update(call.request_seq, |r| r.body = read.recorded());
+            &read
+        }
+        unread => {
+            pending = unread;
+            &req.body
+        }
+    };
+    let handled = api::handle(app, req, body, call.route, call.raw_id, call.request_seq);
     app.chaos().update(d.seq, |e| {
         e.status = Some(handled.answer.status().as_u16());
         e.committed = handled.message_id.is_some();
         e.message_id = handled.message_id;
         e.event_ids = handled.event_ids.clone();
     });
-    done(after_handler(app, d.fault, d.latency_after, handled.answer, busy).await)
+    let answer = after_handler(app, d.fault, d.latency_after, handled.answer, busy).await;
+    done(answer, pending.is_some())
 }
 
 /// The faults that answer instead of the handler (the reference's 503 and

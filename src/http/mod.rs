@@ -32,7 +32,7 @@ use warp::reply::Response;
 use crate::app::App;
 use crate::chaos::Fault;
 use crate::events::Replay;
-use crate::records::{clip, RecordedHeaders, RecordedRequest, RECORDED_BODY_BYTES};
+use crate::records::{clip, RecordedHeaders, RecordedRequest};
 use request::{Body, Request};
 use router::Target;
 
@@ -89,15 +89,22 @@ impl Http {
             body: Body::Read(Bytes::new()),
         };
         let config = &self.config;
-        // Routed once; only the routes that read a body wait for it.
+        // Routed once; only the routes that read a body wait for it. A
+        // client waiting for `100 Continue` gets it when the POST handler
+        // reads, after the first chaos delay and the key checks, as in Go.
         let target = router::classify(&req.method, &req.path, config.admin.is_some());
-        if matches!(
-            target,
-            Target::Json(crate::chaos::JsonRoute::PostMessage, _) | Target::Admin
-        ) {
-            req.body = request::read_body(&req.headers, body, config.max_body).await;
+        let mut pending = None;
+        match target {
+            Target::Json(crate::chaos::JsonRoute::PostMessage, _) if req.awaits_continue() => {
+                req.body = Body::Unread;
+                pending = Some(request::Pending::new(body, config.max_body));
+            }
+            Target::Json(crate::chaos::JsonRoute::PostMessage, _) | Target::Admin => {
+                req.body = request::read_body(&req.headers, body, config.max_body).await;
+            }
+            _ => {}
         }
-        let mut served = serve(&self.app, config, &req, target).await;
+        let mut served = serve(&self.app, config, &req, target, pending).await;
         log_request(&req, &served, started);
         // The admin API's answers and preflights: Go's layout does not
         // apply, a `Date` still does.
@@ -128,7 +135,13 @@ impl From<Response> for Served {
     }
 }
 
-async fn serve(app: &Arc<App>, config: &HttpConfig, req: &Request, target: Target<'_>) -> Served {
+async fn serve(
+    app: &Arc<App>,
+    config: &HttpConfig,
+    req: &Request,
+    target: Target<'_>,
+    pending: Option<request::Pending>,
+) -> Served {
     if let (Target::Admin, Some(admin)) = (&target, &config.admin) {
         // The test talking to its double: not recorded, never faulted.
         return admin::handle(app, admin, req).into();
@@ -153,7 +166,7 @@ async fn serve(app: &Arc<App>, config: &HttpConfig, req: &Request, target: Targe
             }
         }
         Target::Json(route, id) => {
-            let out = faults::run(app, req, route, id, seq).await;
+            let out = faults::run(app, req, route, id, seq, pending).await;
             Served {
                 response: out.response,
                 fault: out.fault,
@@ -174,12 +187,7 @@ async fn serve(app: &Arc<App>, config: &HttpConfig, req: &Request, target: Targe
 }
 
 fn record(app: &App, req: &Request) -> u64 {
-    let body = match &req.body {
-        Body::Read(b) => {
-            String::from_utf8_lossy(&b[..b.len().min(RECORDED_BODY_BYTES)]).into_owned()
-        }
-        Body::TooLarge => "<body too large>".to_string(),
-    };
+    let body = req.body.recorded();
     app.records().push(RecordedRequest {
         seq: 0,
         route: router::route_of(&req.method, &req.path),

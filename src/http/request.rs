@@ -4,10 +4,11 @@
 use std::pin::Pin;
 
 use bytes::{Bytes, BytesMut};
-use warp::http::header::{CONNECTION, CONTENT_LENGTH};
+use hyper::body::Incoming;
+use warp::http::header::{CONNECTION, CONTENT_LENGTH, EXPECT, TRANSFER_ENCODING};
 use warp::http::{HeaderMap, Method, Version};
 
-use crate::records::clip;
+use crate::records::{clip, RECORDED_BODY_BYTES};
 
 /// The body of a request, read up to the limit.
 #[derive(Debug, Clone)]
@@ -16,6 +17,39 @@ pub(crate) enum Body {
     Read(Bytes),
     /// Longer than the limit: not kept.
     TooLarge,
+    /// Not read (yet): the client waits for `100 Continue`, which goes out
+    /// only when the body is read, as in Go.
+    Unread,
+}
+
+impl Body {
+    /// The body as a record shows it.
+    pub(crate) fn recorded(&self) -> String {
+        match self {
+            Body::Read(b) => {
+                String::from_utf8_lossy(&b[..b.len().min(RECORDED_BODY_BYTES)]).into_owned()
+            }
+            Body::TooLarge => "<body too large>".to_string(),
+            Body::Unread => String::new(),
+        }
+    }
+}
+
+/// A body left unread until the handler needs it.
+pub(crate) struct Pending {
+    body: Incoming,
+    limit: usize,
+}
+
+impl Pending {
+    pub(crate) fn new(body: Incoming, limit: usize) -> Self {
+        Pending { body, limit }
+    }
+
+    /// Reads it (hyper sends `100 Continue` if the client waits for one).
+    pub(crate) async fn read(self, headers: &HeaderMap) -> Body {
+        read_body(headers, self.body, self.limit).await
+    }
 }
 
 /// A request, as the handlers see it.
@@ -62,6 +96,21 @@ impl Request {
         } else {
             has("close")
         }
+    }
+
+    /// Whether the client waits for `100 Continue` before it sends its body
+    /// (Go's rule: HTTP/1.1, `Expect: 100-continue`, a body announced).
+    pub(crate) fn awaits_continue(&self) -> bool {
+        let expects = self.headers.get(EXPECT).is_some_and(|v| {
+            v.as_bytes()
+                .split(|&b| b == b',')
+                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"100-continue"))
+        });
+        let announced = match self.headers.get(CONTENT_LENGTH) {
+            Some(length) => length.as_bytes() != b"0",
+            None => self.headers.contains_key(TRANSFER_ENCODING),
+        };
+        expects && announced && self.version == Version::HTTP_11
     }
 
     /// `key=value` pairs of the query, undecoded.

@@ -31,7 +31,7 @@ const X_CONTENT_TYPE_OPTIONS: HeaderName = HeaderName::from_static("x-content-ty
 thread_local! {
     /// The second last formatted on this thread and its `Date` value.
     static DATE_VALUE: RefCell<(u64, HeaderValue)> =
-        RefCell::new((u64::MAX, HeaderValue::from_static("")));
+        const { RefCell::new((u64::MAX, HeaderValue::from_static(""))) };
 }
 
 /// `Date` as Go writes it (`Wed, 25 Nov 2026 10:28:46 GMT`), formatted once

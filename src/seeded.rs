@@ -33,6 +33,8 @@ pub(crate) enum Stream {
     BotMessageUuid = 17,
     /// The id of the n-th injected message.
     InjectedMessageUuid = 18,
+    /// The order of the `Allow` lines of the n-th recorded request's 405.
+    AllowOrder = 19,
 }
 
 /// A fresh ChaCha generator that is a pure function of

@@ -33,6 +33,7 @@ use crate::app::App;
 use crate::chaos::Fault;
 use crate::events::Replay;
 use crate::records::{clip, RecordedHeaders, RecordedRequest};
+use crate::seeded::Stream;
 use request::{Body, Request};
 use router::Target;
 
@@ -154,7 +155,8 @@ async fn serve(
     let seq = record(app, req);
     let mut served = match target {
         Target::NotFound | Target::Admin => response::not_found().into(),
-        Target::MethodNotAllowed(allowed) => {
+        Target::MethodNotAllowed(mut allowed) => {
+            go_map_order(app.chaos().seed(), seq, &mut allowed);
             response::method_not_allowed(&allowed, req.method == Method::HEAD).into()
         }
         Target::Events => {
@@ -184,6 +186,20 @@ async fn serve(
         r.journal_seq = served.journal_seq;
     });
     served
+}
+
+/// chi keeps a route's methods in a Go map, so the reference lists
+/// `Allow: GET` and `Allow: POST` in the order Go's map iteration gives:
+/// POST first one time in eight (iteration starts at a random one of a
+/// small map's 8 slots). Drawn from the seed and the request's record.
+fn go_map_order(seed: u64, request_seq: u64, allowed: &mut [&'static str]) {
+    use rand::Rng;
+    if allowed.len() == 2 {
+        let mut rng = crate::seeded::rng_at(seed, Stream::AllowOrder as u64, 0, request_seq);
+        if rng.gen_ratio(1, 8) {
+            allowed.swap(0, 1);
+        }
+    }
 }
 
 fn record(app: &App, req: &Request) -> u64 {

@@ -386,18 +386,7 @@ impl Store {
             _ => return PostOutcome::MissingKey,
         };
         if let Some(first) = inner.keys.records.get(key) {
-            let same = match input.body {
-                // Nothing to compare: not a reuse anyone can tell.
-                PostBody::Unread => true,
-                PostBody::TooLarge => false,
-                PostBody::Read(b) => wire::decode_message(b)
-                    .ok()
-                    .zip(self.resolve(&inner, input.raw_chat).ok())
-                    .is_some_and(|(text, i)| {
-                        inner.chats[i].chat.id == first.chat
-                            && stable_hash(&text) == first.text_hash
-                    }),
-            };
+            let same = self.same_message(&inner, first, &input);
             return PostOutcome::KnownKey { same };
         }
         let body = match input.body {
@@ -440,6 +429,22 @@ impl Store {
             user_ordinal: Some(n),
             period: inner.period,
         })
+    }
+
+    /// Whether a POST with a known key is the message the key first stored
+    /// (same chat, same text), for the key-reuse diagnostic.
+    fn same_message(&self, inner: &Inner, first: &KeyRecord, input: &PostInput<'_>) -> bool {
+        match input.body {
+            // Nothing to compare: not a reuse anyone can tell.
+            PostBody::Unread => true,
+            PostBody::TooLarge => false,
+            PostBody::Read(b) => wire::decode_message(b)
+                .ok()
+                .zip(self.resolve(inner, input.raw_chat).ok())
+                .is_some_and(|(text, i)| {
+                    inner.chats[i].chat.id == first.chat && stable_hash(&text) == first.text_hash
+                }),
+        }
     }
 
     /// Stores a message that is not a client POST (a bot answer or an

@@ -12,7 +12,7 @@ use std::time::Duration;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use warp::http::header::{EXPECT, HOST};
 use warp::http::{Method, Request, Version};
@@ -52,50 +52,59 @@ pub(crate) async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let http = Arc::clone(&http);
-        let mut stop = lifecycle.clone();
+        let conn = connection(stream, Arc::clone(&http), limits, lifecycle.clone());
         tokio::spawn(async move {
-            let state = Arc::new(ConnState::default());
-            let svc_state = Arc::clone(&state);
-            let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
-                let http = Arc::clone(&http);
-                let busy = Busy::new(&svc_state);
-                async move {
-                    let res = match go_refusal(&req) {
-                        Some(refused) => refused,
-                        None => http.answer(req).await,
-                    };
-                    Ok::<_, Infallible>(res.map(|body| Tracked { body, _busy: busy }))
-                }
-            });
-            let conn = http1::Builder::new()
-                .title_case_headers(true)
-                // Heads get their `Date` where Go writes it (see
-                // `http::response`); Go's refusals have none.
-                .auto_date_header(false)
-                .serve_connection(TokioIo::new(stream), svc);
-            tokio::pin!(conn);
-            // The header timeout, checked by one timer per connection
-            // rather than one per request: a connection that has had no
-            // answer in progress and no new request for a whole period is
-            // waiting for headers too long (cut between one and two
-            // periods after it fell idle).
-            let mut seen = state.seen.load(Ordering::Relaxed);
-            loop {
-                tokio::select! {
-                    _ = &mut conn => break,
-                    _ = stop.wait_for(|l| *l == Lifecycle::ShuttingDown) => break,
-                    _ = tokio::time::sleep(limits.header_timeout) => {
-                        let now_seen = state.seen.load(Ordering::Relaxed);
-                        if state.busy.load(Ordering::Relaxed) == 0 && now_seen == seen {
-                            break;
-                        }
-                        seen = now_seen;
-                    }
-                }
-            }
+            conn.await;
             drop(permit);
         });
+    }
+}
+
+/// Serves one connection until it ends, the server stops, or it has
+/// waited for request headers too long.
+async fn connection(
+    stream: TcpStream,
+    http: Arc<Http>,
+    limits: Limits,
+    mut stop: watch::Receiver<Lifecycle>,
+) {
+    let state = Arc::new(ConnState::default());
+    let svc_state = Arc::clone(&state);
+    let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let http = Arc::clone(&http);
+        let busy = Busy::new(&svc_state);
+        async move {
+            let res = match go_refusal(&req) {
+                Some(refused) => refused,
+                None => http.answer(req).await,
+            };
+            Ok::<_, Infallible>(res.map(|body| Tracked { body, _busy: busy }))
+        }
+    });
+    let conn = http1::Builder::new()
+        .title_case_headers(true)
+        // Heads get their `Date` where Go writes it (see `http::response`);
+        // Go's refusals have none.
+        .auto_date_header(false)
+        .serve_connection(TokioIo::new(stream), svc);
+    tokio::pin!(conn);
+    // The header timeout, checked by one timer per connection rather than
+    // one per request: a connection that has had no answer in progress and
+    // no new request for a whole period is waiting for headers too long
+    // (cut between one and two periods after it fell idle).
+    let mut seen = state.seen.load(Ordering::Relaxed);
+    loop {
+        tokio::select! {
+            _ = &mut conn => return,
+            _ = stop.wait_for(|l| *l == Lifecycle::ShuttingDown) => return,
+            _ = tokio::time::sleep(limits.header_timeout) => {
+                let now_seen = state.seen.load(Ordering::Relaxed);
+                if state.busy.load(Ordering::Relaxed) == 0 && now_seen == seen {
+                    return;
+                }
+                seen = now_seen;
+            }
+        }
     }
 }
 
@@ -157,7 +166,7 @@ impl<B: http_body::Body + Unpin> http_body::Body for Tracked<B> {
 async fn accept(
     listener: &TcpListener,
     slots: &Arc<Semaphore>,
-) -> Option<(tokio::net::TcpStream, tokio::sync::OwnedSemaphorePermit)> {
+) -> Option<(TcpStream, tokio::sync::OwnedSemaphorePermit)> {
     let permit = Arc::clone(slots).acquire_owned().await.ok()?;
     match listener.accept().await {
         Ok((stream, _)) => Some((stream, permit)),

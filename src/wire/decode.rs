@@ -38,9 +38,8 @@ fn is_ws(b: u8) -> bool {
 const FIRST_BUFFER: usize = 64;
 
 /// The end of what Go's buffer holds of `b` when it first needs `b[at]`:
-/// the first of 64, 128, 256... bytes past `at`, or the whole body.
-/// (Go only ever needs the byte at the point it scans, or the six of a
-/// `\u` escape, so this is also what it holds when it stops there.)
+/// the first of 64, 128, 256... bytes past `at`, or the whole body. Go
+/// never reads ahead of where it scans, so it holds that when it fails.
 fn visible(b: &[u8], at: usize) -> usize {
     let mut end = FIRST_BUFFER;
     while end <= at && end < b.len() {
@@ -253,10 +252,9 @@ fn scan_string(b: &[u8], mut i: usize) -> Result<usize, String> {
 }
 
 /// Scans a `\u` escape at `i` (its `\`); returns the index after it. Go
-/// looks at the six bytes if its buffer holds them; else at what it holds,
-/// reading more while that can still start an escape (`\u` and hex
-/// digits), and an error shows only those bytes (`\u12"}`, or `\u0` for
-/// `\u0x00` cut after the `0`).
+/// checks the six bytes, or what its buffer holds of them, reading more
+/// while that is `\u` and hex digits: an error shows only the bytes it
+/// holds (`\u12"}` at the end of the body, `\u00x` for `\u00x9` cut).
 fn scan_unicode_escape(b: &[u8], i: usize) -> Result<usize, String> {
     let mut end = visible(b, i + 1);
     loop {

@@ -10,8 +10,13 @@
 //! exactly or case-insensitively (Unicode simple folding), the last
 //! duplicate wins, unknown keys are skipped, `null` leaves a field alone.
 //! Iterative, never recursive: nesting is limited to Go's 10,000 levels.
+//!
+//! Go reads the body into a buffer of 64 bytes, doubled each time it needs
+//! more, and two error texts show only what that buffer holds: a character
+//! cut by its end is quoted as its first byte, and a bad `\u` escape cut by
+//! it shows fewer bytes. [`visible`] says what the buffer holds.
 
-use super::quote::quote_char;
+use super::quote::{go_quote, quote_char};
 use super::time::check_rfc3339;
 use super::uuid::parse_uuid_bytes;
 
@@ -29,7 +34,25 @@ fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
 
-fn invalid(rest: &[u8], context: &str) -> String {
+/// Go's buffer size: 64 bytes, doubled at each refill.
+const FIRST_BUFFER: usize = 64;
+
+/// The end of what Go's buffer holds of `b` when it first needs `b[at]`:
+/// the first of 64, 128, 256... bytes past `at`, or the whole body. Go
+/// never reads ahead of where it scans, so it holds that when it fails.
+fn visible(b: &[u8], at: usize) -> usize {
+    let mut end = FIRST_BUFFER;
+    while end <= at && end < b.len() {
+        end = end.saturating_mul(2);
+    }
+    end.min(b.len())
+}
+
+/// `invalid character 'x' <context>`, the character decoded from what Go's
+/// buffer holds at `at` (one cut by the buffer's end shows as its first
+/// byte, `'\xc3'`).
+fn invalid(b: &[u8], at: usize, context: &str) -> String {
+    let rest = b.get(at..visible(b, at)).unwrap_or_default();
     format!("invalid character {} {context}", quote_char(rest))
 }
 
@@ -75,7 +98,7 @@ impl Scanner<'_> {
     }
 
     fn invalid(&self, context: &str) -> String {
-        invalid(&self.b[self.i..], context)
+        invalid(self.b, self.i, context)
     }
 
     /// A value starts at the cursor.
@@ -218,39 +241,56 @@ fn scan_string(b: &[u8], mut i: usize) -> Result<usize, String> {
                 };
                 match e {
                     b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => i += 2,
-                    b'u' => {
-                        let digits = &b[(i + 2).min(b.len())..(i + 6).min(b.len())];
-                        if digits.iter().all(u8::is_ascii_hexdigit) && digits.len() == 4 {
-                            i += 6;
-                        } else if digits.iter().all(u8::is_ascii_hexdigit) {
-                            return Err(UNEXPECTED_EOF.into());
-                        } else {
-                            return Err(bad_escape(&b[i..(i + 6).min(b.len())]));
-                        }
-                    }
+                    b'u' => i = scan_unicode_escape(b, i)?,
                     _ => return Err(bad_escape(&b[i..i + 2])),
                 }
             }
-            c if c < 0x20 => return Err(invalid(&b[i..], "in string")),
+            c if c < 0x20 => return Err(invalid(b, i, "in string")),
             _ => i += 1,
         }
     }
 }
 
-/// Go shows the offending sequence in backquotes when it is plain
-/// printable text, else as a quoted Go string.
+/// Scans a `\u` escape at `i` (its `\`); returns the index after it. Go
+/// checks the six bytes, or what its buffer holds of them, reading more
+/// while that is `\u` and hex digits: an error shows only the bytes it
+/// holds (`\u12"}` at the end of the body, `\u00x` for `\u00x9` cut).
+fn scan_unicode_escape(b: &[u8], i: usize) -> Result<usize, String> {
+    let mut end = visible(b, i + 1);
+    loop {
+        let seen = b.get(i..end.min(i + 6)).unwrap_or_default();
+        let digits = seen.get(2..).unwrap_or_default();
+        let hex = digits.iter().all(u8::is_ascii_hexdigit);
+        match (seen.len() == 6, hex) {
+            (true, true) => return Ok(i + 6),
+            (_, false) => return Err(bad_escape(seen)),
+            (false, true) if end >= b.len() => return Err(UNEXPECTED_EOF.into()),
+            (false, true) => end = visible(b, end),
+        }
+    }
+}
+
+/// Go shows the offending sequence in backquotes when it is plain text,
+/// else as a quoted Go string: when it holds a backquote, invalid UTF-8
+/// or U+FFFD, a space (`unicode.IsSpace`) or an unprintable character.
 fn bad_escape(raw: &[u8]) -> String {
-    let plain = std::str::from_utf8(raw).is_ok_and(|s| {
-        s.chars().all(|c| {
-            c.is_ascii_graphic() && c != '`'
-                || !c.is_ascii() && !c.is_control() && !c.is_whitespace()
-        })
+    let plain = std::str::from_utf8(raw).ok().filter(|s| {
+        s.chars()
+            .all(|c| c != '`' && c != '\u{fffd}' && !c.is_whitespace() && printable(c))
     });
-    let shown = match (plain, std::str::from_utf8(raw)) {
-        (true, Ok(s)) => format!("`{s}`"),
-        _ => super::quote::go_quote(raw),
+    let shown = match plain {
+        Some(s) => format!("`{s}`"),
+        None => go_quote(raw),
     };
     format!("invalid escape sequence {shown} in string")
+}
+
+/// Go's `unicode.IsPrint`, as the crate's `strconv.Quote` knows it: the
+/// character is printable if quoting leaves it as it is.
+fn printable(c: char) -> bool {
+    let mut buf = [0; 4];
+    let s = c.encode_utf8(&mut buf);
+    matches!(c, '"' | '\\') || go_quote(s.as_bytes()) == format!("\"{s}\"")
 }
 
 /// Scans `true`, `false` or `null`.
@@ -262,7 +302,8 @@ fn scan_literal(b: &[u8], i: usize, word: &[u8]) -> Result<usize, String> {
             Some(_) => {
                 let name = String::from_utf8_lossy(word);
                 return Err(invalid(
-                    &b[i + n..],
+                    b,
+                    i + n,
                     &format!("in literal {name} (expecting {})", quote_char(&[want])),
                 ));
             }
@@ -279,7 +320,7 @@ fn scan_number(b: &[u8], mut i: usize, top: bool) -> Result<usize, String> {
         match b.get(i) {
             None => Err(UNEXPECTED_EOF.into()),
             Some(c) if c.is_ascii_digit() => Ok(()),
-            Some(_) => Err(invalid(&b[i..], "in numeric literal")),
+            Some(_) => Err(invalid(b, i, "in numeric literal")),
         }
     };
     if b[i] == b'-' {
@@ -485,6 +526,13 @@ fn hex4(digits: &[u8]) -> u32 {
     })
 }
 
+/// The key as Go names the field in a type error: as written (unescaped),
+/// with `~` and `/` escaped as in a JSON Pointer (`~0`, `~1`), since Go
+/// takes it from the error's JSON Pointer.
+fn pointer_name(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
+
 /// Decodes a valid value into the `Message` struct; returns `text`.
 fn decode_struct(value: &[u8]) -> Result<String, String> {
     let mut r = Reader { b: value, i: 0 };
@@ -523,8 +571,9 @@ fn decode_struct(value: &[u8]) -> Result<String, String> {
         }
         let type_error = |go_type: &str, suffix: &str| {
             format!(
-                "json: cannot unmarshal {} into Go struct field Message.{key} of type {go_type}{suffix}",
-                kind(c)
+                "json: cannot unmarshal {} into Go struct field Message.{} of type {go_type}{suffix}",
+                kind(c),
+                pointer_name(&key)
             )
         };
         match (field, c) {

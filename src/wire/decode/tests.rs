@@ -3,6 +3,8 @@
 
 use super::decode_message;
 
+mod go_cases;
+
 fn ok(body: &[u8], text: &str) {
     assert_eq!(
         decode_message(body),

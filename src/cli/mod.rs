@@ -173,20 +173,7 @@ fn configure(cli: &Cli) -> Result<Config, String> {
             cli.time_scale
         ));
     }
-    let (plan, plan_name) = match FaultPlan::preset(&cli.chaos) {
-        Ok(plan) => (plan, cli.chaos.clone()),
-        Err(_) => {
-            let text = std::fs::read_to_string(&cli.chaos).map_err(|e| {
-                format!(
-                    "--chaos {:?} is neither a preset (reference, none, hostile) nor a readable file: {e}",
-                    cli.chaos
-                )
-            })?;
-            let plan =
-                FaultPlan::from_json(&text).map_err(|e| format!("--chaos {}: {e}", cli.chaos))?;
-            (plan, format!("file {}", cli.chaos))
-        }
-    };
+    let (plan, plan_name) = load_plan(&cli.chaos)?;
     let id_style = match cli.ids {
         Ids::Number => IdStyle::Number,
         Ids::Uuid => IdStyle::Uuid,
@@ -211,17 +198,10 @@ fn configure(cli: &Cli) -> Result<Config, String> {
     if let Some(seed) = cli.seed {
         builder = builder.seed(seed);
     }
-    let chats = match &cli.fixtures {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("--fixtures {}: {e}", path.display()))?;
-            let chats: Vec<ChatFixture> = serde_json::from_str(&text)
-                .map_err(|e| format!("--fixtures {}: not a list of chats: {e}", path.display()))?;
-            builder = builder.chats(chats.clone());
-            Some(chats)
-        }
-        None => None,
-    };
+    let chats = cli.fixtures.as_deref().map(load_fixtures).transpose()?;
+    if let Some(chats) = &chats {
+        builder = builder.chats(chats.clone());
+    }
     Ok(Config {
         addr,
         plan,
@@ -230,6 +210,27 @@ fn configure(cli: &Cli) -> Result<Config, String> {
         chats,
         builder,
     })
+}
+
+/// `--chaos`: a preset's name, or a JSON plan file; the plan and how the
+/// banner names it.
+fn load_plan(chaos: &str) -> Result<(FaultPlan, String), String> {
+    if let Ok(plan) = FaultPlan::preset(chaos) {
+        return Ok((plan, chaos.to_string()));
+    }
+    let text = std::fs::read_to_string(chaos).map_err(|e| {
+        format!("--chaos {chaos:?} is neither a preset (reference, none, hostile) nor a readable file: {e}")
+    })?;
+    let plan = FaultPlan::from_json(&text).map_err(|e| format!("--chaos {chaos}: {e}"))?;
+    Ok((plan, format!("file {chaos}")))
+}
+
+/// `--fixtures`: a JSON list of chats.
+fn load_fixtures(path: &std::path::Path) -> Result<Vec<ChatFixture>, String> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("--fixtures {}: {e}", path.display()))?;
+    serde_json::from_str(&text)
+        .map_err(|e| format!("--fixtures {}: not a list of chats: {e}", path.display()))
 }
 
 /// This machine's address on the local network, if it has one: the source
@@ -272,37 +273,55 @@ fn banner(cli: &Cli, config: &Config, server: &MockChatServer) -> String {
         "  time scale: {}   ids: {ids}   fixtures: {fixtures}\n",
         cli.time_scale
     );
-    if cli.admin {
-        out += &format!("  admin API:  on — e.g. curl -X POST {url}/__admin/reset\n");
-        if !ip.is_loopback() {
-            let guard = if cli.admin_token.is_some() {
-                "token required"
-            } else {
-                "add --admin-token"
-            };
-            out += &format!(
-                "  WARNING:    the admin API is reachable beyond this machine ({guard}): anyone who can reach {ip} can reset and drive this server\n"
-            );
-        }
-    } else {
-        out += "  admin API:  off (--admin to enable /__admin/)\n";
-    }
-    if ip.is_unspecified() {
-        match lan_ip() {
-            Some(lan) => out += &format!("  LAN:        http://{}\n", SocketAddr::new(lan, port)),
-            None => out += "  LAN:        no network address found\n",
-        }
-        out += &format!("  emulator:   http://10.0.2.2:{port} (Android), {url} (iOS simulator)\n");
-    } else if ip.is_loopback() && ip.is_ipv4() {
-        // 10.0.2.2 is the Android emulator's name for the host's 127.0.0.1.
-        out += &format!(
-            "  emulator:   http://10.0.2.2:{port} (Android), {url} (iOS simulator); \
-             phones need --host 0.0.0.0\n"
-        );
-    }
+    out += &admin_lines(cli, ip, &url);
+    out += &device_lines(ip, port, &url);
     out += &format!("  try:        curl {url}/chats\n");
     out += "Ctrl-C to stop.";
     out
+}
+
+/// The banner's admin API line, and its warning when the API is reachable
+/// beyond this machine.
+fn admin_lines(cli: &Cli, ip: IpAddr, url: &str) -> String {
+    if !cli.admin {
+        return "  admin API:  off (--admin to enable /__admin/)\n".to_string();
+    }
+    let mut out = format!("  admin API:  on — e.g. curl -X POST {url}/__admin/reset\n");
+    if !ip.is_loopback() {
+        let guard = if cli.admin_token.is_some() {
+            "token required"
+        } else {
+            "add --admin-token"
+        };
+        let host = if ip.is_unspecified() {
+            "this machine".to_string()
+        } else {
+            ip.to_string()
+        };
+        out += &format!(
+            "  WARNING:    the admin API is reachable beyond this machine ({guard}): anyone who can reach {host} can reset and drive this server\n"
+        );
+    }
+    out
+}
+
+/// The banner's lines for phones and emulators.
+fn device_lines(ip: IpAddr, port: u16, url: &str) -> String {
+    if ip.is_unspecified() {
+        let lan = match lan_ip() {
+            Some(lan) => format!("  LAN:        http://{}\n", SocketAddr::new(lan, port)),
+            None => "  LAN:        no network address found\n".to_string(),
+        };
+        lan + &format!("  emulator:   http://10.0.2.2:{port} (Android), {url} (iOS simulator)\n")
+    } else if ip.is_loopback() && ip.is_ipv4() {
+        // 10.0.2.2 is the Android emulator's name for the host's 127.0.0.1.
+        format!(
+            "  emulator:   http://10.0.2.2:{port} (Android), {url} (iOS simulator); \
+             phones need --host 0.0.0.0\n"
+        )
+    } else {
+        String::new()
+    }
 }
 
 /// Ctrl-C and (on Unix) SIGTERM, listened for from the moment this exists.

@@ -118,6 +118,16 @@ impl Ticker {
     }
 }
 
+/// The second `secs` after the Unix epoch, in UTC, as `pattern` (chrono's
+/// `strftime` syntax) writes it; empty past chrono's range.
+pub(crate) fn utc_second(secs: u64, pattern: &str) -> String {
+    i64::try_from(secs)
+        .ok()
+        .and_then(|s| DateTime::from_timestamp(s, 0))
+        .map(|t| t.format(pattern).to_string())
+        .unwrap_or_default()
+}
+
 /// `d × factor`, saturating: a huge plan value means "forever", never a
 /// panic.
 pub(crate) fn scale(d: Duration, factor: f64) -> Duration {
@@ -156,5 +166,17 @@ mod tests {
         t.reset();
         assert_eq!(t.now(), start);
         assert_eq!(t.scale(Duration::from_secs(4)), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn seconds_are_written_in_utc_in_any_pattern() {
+        // Go's `Date` header and the log's time.
+        let secs = 1_764_058_862;
+        assert_eq!(
+            utc_second(secs, "%a, %d %b %Y %H:%M:%S GMT"),
+            "Tue, 25 Nov 2025 08:21:02 GMT"
+        );
+        assert_eq!(utc_second(secs, "%Y-%m-%dT%H:%M:%S"), "2025-11-25T08:21:02");
+        assert_eq!(utc_second(u64::MAX, "%Y"), "");
     }
 }

@@ -112,12 +112,7 @@ fn write_time(w: &mut impl fmt::Write, now: SystemTime) -> fmt::Result {
     SECOND.with(|cell| {
         let mut cell = cell.borrow_mut();
         if cell.0 != secs {
-            let text = i64::try_from(secs)
-                .ok()
-                .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
-                .map(|t| t.format("%Y-%m-%dT%H:%M:%S").to_string())
-                .unwrap_or_default();
-            *cell = (secs, text);
+            *cell = (secs, crate::clock::utc_second(secs, "%Y-%m-%dT%H:%M:%S"));
         }
         w.write_str(&cell.1)?;
         // `.{:06}Z` without the padding machinery.

@@ -43,11 +43,7 @@ pub(crate) fn date() -> HeaderValue {
     DATE_VALUE.with(|cell| {
         let mut cell = cell.borrow_mut();
         if cell.0 != secs {
-            let text = i64::try_from(secs)
-                .ok()
-                .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
-                .map(|t| t.format("%a, %d %b %Y %H:%M:%S GMT").to_string())
-                .unwrap_or_default();
+            let text = crate::clock::utc_second(secs, "%a, %d %b %Y %H:%M:%S GMT");
             if let Ok(value) = HeaderValue::from_str(&text) {
                 *cell = (secs, value);
             }

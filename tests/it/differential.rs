@@ -7,8 +7,9 @@
 //! MOCK_CHAT_REFERENCE_URL=http://127.0.0.1:3900 cargo test --test it differential -- --nocapture
 //! ```
 //!
-//! Each probe's status line, header set (without `Date`) and body are
-//! compared after normalisation: UUIDs become `<uuid>`, RFC 3339 times
+//! Each probe's status line, header order (names as written, repeated
+//! lines such as `Allow` counted once), header set (values without `Date`)
+//! and body are compared after normalisation: UUIDs become `<uuid>`, RFC 3339 times
 //! `<time>`, SSE ids `<n>`, bot texts (the crate writes its own) `<text>`,
 //! and `GET /chats` is sorted (both servers change the order per call).
 //! The reference's chaos is always on: a probe is retried while the
@@ -213,6 +214,17 @@ const PROBES: &[Probe] = &[
         "",
     ),
     probe("405 OPTIONS /chats", "OPTIONS", "/chats", &[], ""),
+    probe("HEAD, 404", "HEAD", "/nope", &[], ""),
+    probe("HEAD, 405", "HEAD", "/chats", &[], ""),
+    probe("two Host headers", "GET", "/chats", &[("Host", "y")], ""),
+    probe("unknown Expect", "GET", "/nope", &[("Expect", "foo")], ""),
+    probe(
+        "POST, awaited body never asked for (no key)",
+        "POST",
+        "/chats/{john}/messages",
+        &[("Expect", "100-continue")],
+        "{\"text\":\"x\"}",
+    ),
     probe("405 unknown method", "FOO", "/chats", &[], ""),
     probe("events without stream", "GET", "/events", &[], ""),
     probe(
@@ -236,7 +248,7 @@ const PROBES: &[Probe] = &[
 /// an answer Go's server writes before any handler runs (a request it
 /// cannot read) has the reference's status and body and hyper's headers
 /// (hyper adds `Content-Length`), as for the missing `Host` of §2.9.
-const ALLOWED: &[&str] = &["invalid escape"];
+const ALLOWED: &[&str] = &["invalid escape", "two Host headers"];
 
 async fn send(addr: SocketAddr, bytes: &[u8]) -> Option<Reply> {
     let mut s = TcpStream::connect(addr).await.ok()?;
@@ -333,12 +345,25 @@ fn observe(reply: &Reply, sort_array: bool) -> String {
         .collect();
     headers.sort();
     format!(
-        "{} | {} | chunked={} | {:?}",
+        "{} | {} | {} | chunked={} | {:?}",
         reply.status_line,
+        header_order(reply.headers.iter().map(|(n, _)| n.as_str())),
         headers.join("; "),
         reply.chunked,
         body
     )
+}
+
+/// The header names in the order they came, as written; repeated lines
+/// (`Allow`, whose order Go draws per request) counted once.
+fn header_order<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    let mut order: Vec<&str> = Vec::new();
+    for name in names {
+        if order.last() != Some(&name) {
+            order.push(name);
+        }
+    }
+    format!("order {}", order.join(","))
 }
 
 struct Side {
@@ -478,9 +503,14 @@ async fn stream_observation(side: &Side, key: &str) -> String {
         } else {
             id_line
         };
+    let names = head
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':').map(|(n, _)| n));
     format!(
-        "{} | {} | {} | {}",
+        "{} | {} | {} | {} | {}",
         head.lines().next().unwrap_or_default(),
+        header_order(names),
         headers.join("; "),
         id_shape,
         normalise(data)

@@ -1,5 +1,9 @@
 //! Go's ways of quoting text inside error messages.
 
+mod is_print;
+
+use is_print::is_print;
+
 /// A character as Go's JSON syntax errors quote it: `'x'`, `'\n'`,
 /// `'\x01'`, `'é'`, `'\ufeff'`, `'\''`; a byte that starts no valid UTF-8
 /// sequence as `'\xc3'`.
@@ -50,21 +54,6 @@ fn escape_rune(c: char, quote: char) -> String {
         c if (c as u32) < 0x10000 => format!("\\u{:04x}", c as u32),
         c => format!("\\U{:08x}", c as u32),
     }
-}
-
-/// An approximation of Go's `unicode.IsPrint` good for error messages:
-/// graphic characters and the ASCII space, not controls, formats,
-/// separators other than space, private use or unassigned surrogates.
-fn is_print(c: char) -> bool {
-    let u = c as u32;
-    if u < 0x20 || u == 0x7f || (0x80..0xa0).contains(&u) {
-        return false;
-    }
-    !matches!(u,
-        0xad | 0x600..=0x605 | 0x61c | 0x6dd | 0x70f | 0x180e | 0x200b..=0x200f
-        | 0x2028..=0x202e | 0x2060..=0x206f | 0xfeff | 0xfff9..=0xfffb
-        | 0xe000..=0xf8ff | 0xa0 | 0x1680 | 0x2000..=0x200a | 0x205f | 0x3000
-        | 0xf0000..=0x10ffff)
 }
 
 /// Go's `strconv.Quote` of bytes that may not be UTF-8 (invalid bytes as
@@ -123,5 +112,56 @@ mod tests {
         assert_eq!(go_quote(b"urn:uuid;"), "\"urn:uuid;\"");
         assert_eq!(go_quote(b"a\xffb"), "\"a\\xffb\"");
         assert_eq!(time_quote("a\"é"), "\"a\\\"\\xc3\\xa9\"");
+    }
+
+    /// `strconv.Quote` of one code point, recorded from go1.27.3:
+    /// unassigned, private-use and format code points are escaped, new
+    /// Unicode 17 characters are not.
+    const QUOTED: &[(char, &str)] = &[
+        ('\u{38d}', r#""\u038d""#),
+        ('\u{378}', r#""\u0378""#),
+        ('\u{37e}', "\"\u{37e}\""),
+        ('\u{2b74}', r#""\u2b74""#),
+        ('\u{20c1}', "\"\u{20c1}\""),
+        ('\u{20c2}', r#""\u20c2""#),
+        ('\u{a7dc}', "\"\u{a7dc}\""),
+        ('\u{a7dd}', r#""\ua7dd""#),
+        ('\u{fffe}', r#""\ufffe""#),
+        ('\u{fffd}', "\"\u{fffd}\""),
+        ('\u{e000}', r#""\ue000""#),
+        ('\u{ad}', r#""\u00ad""#),
+        ('\u{3000}', r#""\u3000""#),
+        ('\u{2028}', r#""\u2028""#),
+        ('\u{600}', r#""\u0600""#),
+        ('\u{1d173}', r#""\U0001d173""#),
+        ('\u{e0001}', r#""\U000e0001""#),
+        ('\u{e0100}', "\"\u{e0100}\""),
+        ('\u{e01f0}', r#""\U000e01f0""#),
+        ('\u{1f600}', "\"\u{1f600}\""),
+        ('\u{1fadf}', "\"\u{1fadf}\""),
+        ('\u{31350}', "\"\u{31350}\""),
+        ('\u{3134b}', r#""\U0003134b""#),
+        ('\u{40000}', r#""\U00040000""#),
+        ('\u{f0000}', r#""\U000f0000""#),
+        ('\u{10ffff}', r#""\U0010ffff""#),
+    ];
+
+    #[test]
+    fn code_points_are_printable_exactly_when_go_says_so() {
+        for &(c, want) in QUOTED {
+            let mut buf = [0u8; 4];
+            let bytes = c.encode_utf8(&mut buf).as_bytes();
+            assert_eq!(go_quote(bytes), want, "U+{:04X}", u32::from(c));
+            let inner = &want[1..want.len() - 1];
+            assert_eq!(quote_char(bytes), format!("'{inner}'"));
+        }
+    }
+
+    #[test]
+    fn printable_ranges_are_sorted_and_disjoint() {
+        let table = is_print::PRINTABLE;
+        assert!(table.iter().all(|&(lo, hi)| lo <= hi));
+        assert!(table.windows(2).all(|w| w[0].1 + 1 < w[1].0));
+        assert_eq!(table.first(), Some(&(0x20, 0x7e)));
     }
 }

@@ -60,6 +60,44 @@ mod tests {
         );
         assert_eq!(at(0, -5 * 3600 - 1800), "1969-12-31T18:30:00-05:30");
     }
+
+    /// Zone offsets after `2006-01-02T15:04:05`, and the tail of what
+    /// go1.27.3's `time.Parse(time.RFC3339, …)` says of them, recorded from
+    /// Go (`None`: parses; [`CANNOT`]: "… as … cannot parse" the zone).
+    const CANNOT: &str = "cannot parse";
+    const ZONES: &[(&str, Option<&str>)] = &[
+        ("+25:0-0", Some(": time zone offset hour out of range")),
+        ("+99:99", Some(": time zone offset minute out of range")),
+        ("+60:61", Some(": time zone offset minute out of range")),
+        ("-25:61", Some(": time zone offset minute out of range")),
+        ("+25:00", Some(": time zone offset hour out of range")),
+        ("+24:60", None),
+        ("-24:00", None),
+        ("+00:00", None),
+        ("+24:61", Some(": time zone offset minute out of range")),
+        ("x25:00", Some(": time zone offset hour out of range")),
+        ("*01:61", Some(": time zone offset minute out of range")),
+        ("+25:9x", Some(": time zone offset hour out of range")),
+        ("+01:61", Some(": time zone offset minute out of range")),
+        ("Z25:00", Some(r#": extra text: "25:00""#)),
+        ("+01:00x", Some(r#": extra text: "x""#)),
+        ("+2x:99", Some(CANNOT)),
+        ("+1:00", Some(CANNOT)),
+    ];
+
+    #[test]
+    fn zone_offsets_are_checked_as_go_checks_them() {
+        for &(zone, want) in ZONES {
+            let s = format!("2006-01-02T15:04:05{zone}");
+            let want = want.map(|tail| match tail {
+                CANNOT => format!(
+                    r#"parsing time "{s}" as "2006-01-02T15:04:05Z07:00": cannot parse "{zone}" as "Z07:00""#
+                ),
+                tail => format!(r#"parsing time "{s}"{tail}"#),
+            });
+            assert_eq!(check_rfc3339(&s).err(), want, "{s}");
+        }
+    }
 }
 
 /// The layout elements of RFC 3339 as Go's `time.Parse` walks them.
@@ -229,7 +267,11 @@ fn parse_elem<'a>(
     }
 }
 
-/// `Z`, or `±hh:mm` (Go allows up to 24 hours and 60 minutes).
+/// `Z`, or `±hh:mm`. Go reads both numbers before it looks at the sign,
+/// allows offsets up to 24 hours and 60 minutes, and reports a number out
+/// of range (the minute's over the hour's) ahead of a bad sign or a bad
+/// other number. A bad number reads as 0; a bad hour leaves the minute
+/// unread.
 fn zone<'a>(value: &'a str, range: &mut Option<&'static str>) -> Option<&'a str> {
     if let Some(rest) = value.strip_prefix('Z') {
         return Some(rest);
@@ -243,14 +285,15 @@ fn zone<'a>(value: &'a str, range: &mut Option<&'static str>) -> Option<&'a str>
         (h.is_ascii_digit() && l.is_ascii_digit())
             .then(|| u32::from(h - b'0') * 10 + u32::from(l - b'0'))
     };
-    let (hr, mm) = (two(1)?, two(4)?);
-    // Go checks the ranges before the sign.
-    if hr > 24 {
-        *range = Some("time zone offset hour");
-    } else if mm > 60 {
+    let hr = two(1);
+    let mm = hr.and(two(4));
+    if mm.is_some_and(|m| m > 60) {
         *range = Some("time zone offset minute");
+    } else if hr.is_some_and(|h| h > 24) {
+        *range = Some("time zone offset hour");
     }
-    matches!(b[0], b'+' | b'-').then(|| &value[6..])
+    // `b[5]` is a digit when `mm` is read, so 6 is a character boundary.
+    (hr.is_some() && mm.is_some() && matches!(b[0], b'+' | b'-')).then(|| &value[6..])
 }
 
 fn days_in(month: u32, year: i64) -> u32 {

@@ -77,10 +77,22 @@ impl Ticker {
 
     /// The current time, in the server's local offset.
     pub(crate) fn now(&self) -> DateTime<FixedOffset> {
+        self.now_since(None)
+    }
+
+    /// The current time and the time since start (on tokio's clock), read
+    /// once where the clock allows (a request's record wants both).
+    pub(crate) fn reading(&self) -> (DateTime<FixedOffset>, Duration) {
+        let elapsed = self.tokio_start.elapsed();
+        (self.now_since(Some(elapsed)), elapsed)
+    }
+
+    /// [`now`](Self::now), given tokio's elapsed time if already read.
+    fn now_since(&self, elapsed: Option<Duration>) -> DateTime<FixedOffset> {
         let utc = match &self.clock {
             Clock::System => Utc::now(),
             Clock::Tokio => {
-                let elapsed = self.tokio_start.elapsed();
+                let elapsed = elapsed.unwrap_or_else(|| self.tokio_start.elapsed());
                 chrono::Duration::from_std(elapsed)
                     .ok()
                     .and_then(|d| self.wall_start.checked_add_signed(d))
@@ -100,11 +112,6 @@ impl Ticker {
 
     pub(crate) fn time_scale(&self) -> f64 {
         self.time_scale
-    }
-
-    /// Time since start, on tokio's clock.
-    pub(crate) fn elapsed(&self) -> Duration {
-        self.tokio_start.elapsed()
     }
 
     /// Restarts a fixed clock's readings (on reset).

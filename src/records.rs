@@ -20,14 +20,22 @@ const RECORDED_TEXT_BYTES: usize = 1024;
 /// accepts ~400 KB of path and headers per request, and the records hold
 /// thousands.
 pub(crate) fn clip(s: &str) -> String {
+    match clipped(s) {
+        (whole, false) => whole.to_string(),
+        (head, true) => format!("{head}…"),
+    }
+}
+
+/// What [`clip`] keeps of `s`, without copying it, and whether it cut.
+pub(crate) fn clipped(s: &str) -> (&str, bool) {
     if s.len() <= RECORDED_TEXT_BYTES {
-        return s.to_string();
+        return (s, false);
     }
     let mut end = RECORDED_TEXT_BYTES;
     while !s.is_char_boundary(end) {
         end -= 1;
     }
-    format!("{}…", &s[..end])
+    (&s[..end], true)
 }
 
 /// The request headers a client test usually asserts on (lossy UTF-8,

@@ -32,7 +32,7 @@ use warp::reply::Response;
 use crate::app::App;
 use crate::chaos::Fault;
 use crate::events::Replay;
-use crate::records::{clip, RecordedHeaders, RecordedRequest};
+use crate::records::{clip, clipped, RecordedHeaders, RecordedRequest};
 use crate::seeded::Stream;
 use request::{Body, Request};
 use router::Target;
@@ -105,13 +105,8 @@ impl Http {
             }
             _ => {}
         }
-        let mut served = serve(&self.app, config, &req, target, pending).await;
+        let served = serve(&self.app, config, &req, target, pending).await;
         log_request(&req, &served, started);
-        // The admin API's answers and preflights: Go's layout does not
-        // apply, a `Date` still does.
-        if !served.response.headers().contains_key(DATE) {
-            served.response.headers_mut().insert(DATE, response::date());
-        }
         served.response
     }
 }
@@ -145,11 +140,11 @@ async fn serve(
 ) -> Served {
     if let (Target::Admin, Some(admin)) = (&target, &config.admin) {
         // The test talking to its double: not recorded, never faulted.
-        return admin::handle(app, admin, req).into();
+        return with_date(admin::handle(app, admin, req)).into();
     }
     if config.cors {
         if let Some(preflight) = cors::preflight(req, &target) {
-            return preflight.into();
+            return with_date(preflight).into();
         }
     }
     let seq = record(app, req);
@@ -188,6 +183,13 @@ async fn serve(
     served
 }
 
+/// An answer outside the reference's wire (admin API, preflight), with
+/// the `Date` every answer has.
+fn with_date(mut response: Response) -> Response {
+    response.headers_mut().append(DATE, response::date());
+    response
+}
+
 /// chi keeps a route's methods in a Go map, so the reference lists
 /// `Allow: GET` and `Allow: POST` in the order Go's map iteration gives:
 /// POST first one time in eight (iteration starts at a random one of a
@@ -204,6 +206,7 @@ fn go_map_order(seed: u64, request_seq: u64, allowed: &mut [&'static str]) {
 
 fn record(app: &App, req: &Request) -> u64 {
     let body = req.body.recorded();
+    let (received_at, since_start) = app.ticker().reading();
     app.records().push(RecordedRequest {
         seq: 0,
         route: router::route_of(&req.method, &req.path),
@@ -214,8 +217,8 @@ fn record(app: &App, req: &Request) -> u64 {
         body,
         status: None,
         fault: None,
-        received_at: app.ticker().now(),
-        since_start: app.ticker().elapsed(),
+        received_at,
+        since_start,
         journal_seq: None,
     })
 }
@@ -242,30 +245,35 @@ fn recorded_headers(headers: &HeaderMap) -> RecordedHeaders {
     out
 }
 
-/// One request line, written straight into the log (no intermediate
-/// strings): `"GET /chats" 200 in 12µs fault=unavailable`.
-struct LogLine<'a> {
-    req: &'a Request,
-    status: Option<u16>,
-    fault: Option<Fault>,
-    elapsed: Duration,
-}
-
-impl std::fmt::Display for LogLine<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "\"{} {}", self.req.method, clip(&self.req.path))?;
-        if let Some(q) = &self.req.query {
-            write!(f, "?{}", clip(q))?;
+/// One request line, `"GET /chats" 200 in 12µs fault=unavailable`,
+/// written into `out` (no other allocation).
+fn write_line(out: &mut String, req: &Request, served: &Served, elapsed: Duration) {
+    use std::fmt::Write as _;
+    let push_clipped = |out: &mut String, text: &str| {
+        let (kept, cut) = clipped(text);
+        out.push_str(kept);
+        if cut {
+            out.push('…');
         }
-        match self.status {
-            Some(status) => write!(f, "\" {status}")?,
-            None => f.write_str("\" dropped")?,
+    };
+    out.push('"');
+    out.push_str(req.method.as_str());
+    out.push(' ');
+    push_clipped(out, &req.path);
+    if let Some(q) = &req.query {
+        out.push('?');
+        push_clipped(out, q);
+    }
+    out.push_str("\" ");
+    match served.status {
+        Some(status) => {
+            let _ = write!(out, "{status}");
         }
-        write!(f, " in {}", Elapsed(self.elapsed))?;
-        if let Some(fault) = self.fault {
-            write!(f, " fault={fault}")?;
-        }
-        Ok(())
+        None => out.push_str("dropped"),
+    }
+    let _ = write!(out, " in {}", Elapsed(elapsed));
+    if let Some(fault) = served.fault {
+        let _ = write!(out, " fault={fault}");
     }
 }
 
@@ -288,16 +296,26 @@ impl std::fmt::Display for Elapsed {
 }
 
 fn log_request(req: &Request, served: &Served, started: Instant) {
+    thread_local! {
+        /// Where request lines are written: one buffer per thread, reused.
+        static LINE: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    }
     if !tracing::enabled!(target: "mock_chat_server::request", tracing::Level::INFO) {
         return;
     }
-    let line = LogLine {
-        req,
-        status: served.status,
-        fault: served.fault,
-        elapsed: started.elapsed(),
-    };
-    tracing::info!(target: "mock_chat_server::request", "{line}");
+    LINE.with(|cell| {
+        // A subscriber that logs a request of its own while formatting
+        // this one finds the buffer taken: it gets a fresh one.
+        let mut fresh = String::new();
+        let mut taken = cell.try_borrow_mut();
+        let line = match taken.as_deref_mut() {
+            Ok(line) => line,
+            Err(_) => &mut fresh,
+        };
+        line.clear();
+        write_line(line, req, served, started.elapsed());
+        tracing::info!(target: "mock_chat_server::request", "{}", line.as_str());
+    });
 }
 
 #[cfg(test)]
@@ -316,6 +334,43 @@ mod tests {
         ] {
             assert_eq!(Elapsed(d).to_string(), shown);
         }
+    }
+
+    #[test]
+    fn request_lines_name_the_request_status_time_and_fault() {
+        let req = |path: &str, query: Option<&str>| Request {
+            method: Method::GET,
+            version: warp::http::Version::HTTP_11,
+            path: path.to_string(),
+            query: query.map(str::to_string),
+            headers: HeaderMap::new(),
+            body: Body::Read(Bytes::new()),
+        };
+        let served = |status, fault| Served {
+            response: Response::new(Bytes::new().into()),
+            fault,
+            status,
+            journal_seq: None,
+        };
+        let mut line = String::new();
+        let took = Duration::from_micros(12);
+        write_line(
+            &mut line,
+            &req("/chats", Some("x=1")),
+            &served(Some(200), None),
+            took,
+        );
+        assert_eq!(line, "\"GET /chats?x=1\" 200 in 12µs");
+        line.clear();
+        let long = format!("/{}", "a".repeat(2000));
+        let dropped = served(None, Some(Fault::DropBeforeCommit));
+        write_line(&mut line, &req(&long, None), &dropped, took);
+        let expected = format!(
+            "\"GET /{}…\" dropped in 12µs fault={}",
+            "a".repeat(1023),
+            Fault::DropBeforeCommit
+        );
+        assert_eq!(line, expected);
     }
 
     #[test]

@@ -52,11 +52,29 @@ pub(crate) fn date() -> HeaderValue {
     })
 }
 
+thread_local! {
+    /// The last `Content-Length` value made on this thread: answers of one
+    /// route often have one length, and a clone costs no allocation.
+    static LENGTH_VALUE: RefCell<(usize, HeaderValue)> =
+        const { RefCell::new((0, HeaderValue::from_static("0"))) };
+}
+
+/// `Content-Length: len`.
+fn length(len: usize) -> HeaderValue {
+    LENGTH_VALUE.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        if cell.0 != len {
+            *cell = (len, HeaderValue::from(len));
+        }
+        cell.1.clone()
+    })
+}
+
 /// `Date`, then `Content-Length` of a body of `len` bytes, as Go adds them
 /// after the handler's headers.
 fn date_and_length(h: &mut HeaderMap, len: usize) {
     h.insert(DATE, date());
-    h.insert(CONTENT_LENGTH, HeaderValue::from(len));
+    h.insert(CONTENT_LENGTH, length(len));
 }
 
 /// An answer with no body under an explicit `Content-Length: 0`, where Go
@@ -280,6 +298,19 @@ pub(crate) fn truncated(status: StatusCode, body: &Bytes) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lengths_and_dates_are_written_as_go_writes_them() {
+        for len in [0, 19, 19, 246, 0, 1_048_576] {
+            assert_eq!(length(len).to_str().unwrap(), len.to_string());
+        }
+        let date = date();
+        let text = date.to_str().unwrap();
+        assert!(
+            chrono::DateTime::parse_from_rfc2822(text).is_ok() && text.ends_with(" GMT"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn go_holds_back_what_fits_its_connection_buffer() {

@@ -218,3 +218,23 @@ async fn gos_own_refusals_come_before_any_handler_without_a_date() {
          X-Content-Type-Options: nosniff\nDate: D\nContent-Length: 19\nConnection: keep-alive"
     );
 }
+
+#[tokio::test]
+async fn answers_beyond_the_references_wire_carry_a_date_too() {
+    let server = MockChatServer::builder()
+        .seed(3)
+        .admin_api(true)
+        .cors(true)
+        .start()
+        .await;
+    let at = server.address();
+    let admin = format!("GET /__admin/seed HTTP/1.1\r\n{CLOSE}\r\n");
+    assert!(heads(at, admin.as_bytes(), 1).await.contains("\nDate: D\n"));
+    let preflight = format!(
+        "OPTIONS /chats HTTP/1.1\r\n{CLOSE}Origin: http://app.example\r\n\
+         Access-Control-Request-Method: GET\r\n\r\n"
+    );
+    let head = heads(at, preflight.as_bytes(), 1).await;
+    assert!(head.starts_with("HTTP/1.1 204 "), "{head}");
+    assert!(head.contains("\nDate: D\n"), "{head}");
+}

@@ -64,6 +64,9 @@ pub(crate) struct Activity {
     /// Bumped by `answer_bots_now`: pending bot answers go at once.
     hurry: watch::Sender<u64>,
     gates: Mutex<HashMap<Route, Arc<Gate>>>,
+    /// How many gates are closed (written under `gates`' lock): a request
+    /// passes without the lock while there are none.
+    closed: AtomicUsize,
 }
 
 /// Holds one unit of [`Busy`] until dropped.
@@ -89,6 +92,7 @@ impl Activity {
             busy: watch::channel(Busy::default()).0,
             hurry: watch::channel(0).0,
             gates: Mutex::new(HashMap::new()),
+            closed: AtomicUsize::new(0),
         }
     }
 
@@ -133,9 +137,11 @@ impl Activity {
             open: watch::channel(false).0,
             waiting: AtomicUsize::new(0),
         });
-        if let Some(old) = lock(&self.gates).insert(route, Arc::clone(&gate)) {
+        let mut gates = lock(&self.gates);
+        if let Some(old) = gates.insert(route, Arc::clone(&gate)) {
             old.open();
         }
+        self.closed.store(gates.len(), Ordering::Release);
         gate
     }
 
@@ -146,10 +152,14 @@ impl Activity {
         if gates.get(&route).is_some_and(|g| Arc::ptr_eq(g, gate)) {
             gates.remove(&route);
         }
+        self.closed.store(gates.len(), Ordering::Release);
     }
 
     /// Waits while a gate on `route` is closed.
     pub(crate) async fn pass(&self, route: Route) {
+        if self.closed.load(Ordering::Acquire) == 0 {
+            return;
+        }
         let Some(gate) = lock(&self.gates).get(&route).cloned() else {
             return;
         };
@@ -160,8 +170,10 @@ impl Activity {
 
     /// Opens every gate (reset, shutdown).
     pub(crate) fn open_all(&self) {
-        for (_, gate) in lock(&self.gates).drain() {
+        let mut gates = lock(&self.gates);
+        for (_, gate) in gates.drain() {
             gate.open();
         }
+        self.closed.store(0, Ordering::Release);
     }
 }

@@ -138,6 +138,10 @@ impl Request {
 /// escaped `/`, lowercase hex, …), in which case chi uses the raw path.
 /// `None` for an invalid escape (Go answers those 400 before routing).
 pub(crate) fn routing_path(raw: &str) -> Option<String> {
+    if raw.bytes().all(go_keeps) {
+        // Nothing escaped, nothing Go would escape: the path as it came.
+        return Some(raw.to_string());
+    }
     let decoded = percent_decode(raw)?;
     if go_escape_path(&decoded) == raw {
         Some(decoded)
@@ -169,13 +173,17 @@ fn percent_decode(s: &str) -> Option<String> {
     Some(String::from_utf8_lossy(&out).into_owned())
 }
 
+/// Whether Go's path escaping leaves byte `b` as it is.
+fn go_keeps(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-_.~$&+,/:;=@".contains(&b)
+}
+
 /// Go's `escape(s, encodePath)`: unreserved characters and `$&+,/:;=@`
 /// stay, every other byte becomes `%XX` (upper-case hex).
 fn go_escape_path(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
-        let keep = b.is_ascii_alphanumeric() || b"-_.~$&+,/:;=@".contains(&b);
-        if keep {
+        if go_keeps(b) {
             out.push(b as char);
         } else {
             out.push_str(&format!("%{b:02X}"));

@@ -2,7 +2,7 @@
 //! forced faults and the journal. Draws every decision; acts out none.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -81,6 +81,9 @@ pub(crate) struct Chaos {
     recorded: Mutex<FaultScript>,
     counters: [AtomicU64; 4],
     forced: Mutex<[VecDeque<Fault>; 4]>,
+    /// How many forced faults wait, on all routes (written under `forced`'s
+    /// lock): a request draws without the lock while there are none.
+    forced_waiting: AtomicUsize,
     forced_copies: Mutex<VecDeque<u32>>,
     journal: Mutex<Journal>,
 }
@@ -104,6 +107,7 @@ impl Chaos {
             }),
             counters: Default::default(),
             forced: Mutex::new(Default::default()),
+            forced_waiting: AtomicUsize::new(0),
             forced_copies: Mutex::new(VecDeque::new()),
             journal: Mutex::new(Journal::new(journal_capacity)),
         }
@@ -134,6 +138,8 @@ impl Chaos {
             return false;
         }
         queue.push_back(fault);
+        self.forced_waiting
+            .store(forced.iter().map(VecDeque::len).sum(), Ordering::Release);
         true
     }
 
@@ -153,6 +159,7 @@ impl Chaos {
             c.store(0, Ordering::SeqCst);
         }
         *lock(&self.forced) = Default::default();
+        self.forced_waiting.store(0, Ordering::Release);
         lock(&self.forced_copies).clear();
         lock(&self.journal).clear();
         *lock(&self.recorded) = FaultScript {
@@ -178,7 +185,14 @@ impl Chaos {
     }
 
     fn pop_forced(&self, route: Route) -> Option<Fault> {
-        lock(&self.forced)[route.index()].pop_front()
+        if self.forced_waiting.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        let mut forced = lock(&self.forced);
+        let fault = forced[route.index()].pop_front();
+        self.forced_waiting
+            .store(forced.iter().map(VecDeque::len).sum(), Ordering::Release);
+        fault
     }
 
     /// The unscaled delays and fault of request `k` on `route`: from the

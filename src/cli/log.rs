@@ -213,11 +213,15 @@ impl BatchShared {
     }
 }
 
-impl std::io::Write for BatchedStdout {
+/// One event's writer: borrows the batch (no reference count touched per
+/// line).
+struct BatchWriter<'a>(&'a BatchShared);
+
+impl std::io::Write for BatchWriter<'_> {
     fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
-        let mut buffer = crate::sync::lock(&self.shared.buffer);
+        let mut buffer = crate::sync::lock(&self.0.buffer);
         if buffer.len() + line.len() > LOG_BUFFER {
-            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+            self.0.dropped.fetch_add(1, Ordering::Relaxed);
         } else {
             buffer.extend_from_slice(line);
         }
@@ -230,9 +234,9 @@ impl std::io::Write for BatchedStdout {
 }
 
 impl<'a> MakeWriter<'a> for BatchedStdout {
-    type Writer = BatchedStdout;
-    fn make_writer(&'a self) -> BatchedStdout {
-        self.clone()
+    type Writer = BatchWriter<'a>;
+    fn make_writer(&'a self) -> BatchWriter<'a> {
+        BatchWriter(&self.shared)
     }
 }
 
@@ -318,9 +322,7 @@ mod tests {
             buffer: Mutex::new(vec![b'x'; LOG_BUFFER - 4]),
             dropped: AtomicU64::new(0),
         });
-        let mut writer = BatchedStdout {
-            shared: Arc::clone(&shared),
-        };
+        let mut writer = BatchWriter(&shared);
         assert_eq!(writer.write(b"abc\n").unwrap(), 4);
         assert_eq!(writer.write(b"d\n").unwrap(), 2);
         assert_eq!(shared.dropped.load(Ordering::Relaxed), 1);

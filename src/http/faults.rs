@@ -103,8 +103,6 @@ async fn decide_and_answer(
         },
     );
     let done = |(response, status): (Response, Option<u16>), unread: bool| {
-        app.chaos()
-            .update(d.seq, |e| e.status = e.status.or(status));
         Outcome {
             response,
             fault: d.fault,
@@ -115,6 +113,8 @@ async fn decide_and_answer(
     };
     app.sleep(d.latency_before).await;
     if let Some(refused) = before_handler(app, d.fault).await {
+        // What the client got instead of the handler's answer.
+        app.chaos().update(d.seq, |e| e.status = refused.1);
         return done(refused, pending.is_some());
     }
     let read;
@@ -131,6 +131,7 @@ async fn decide_and_answer(
         }
     };
     let handled = api::handle(app, req, body, call.route, call.raw_id, call.request_seq);
+    // The journal holds the handler's status, whatever a fault then does.
     app.chaos().update(d.seq, |e| {
         e.status = Some(handled.answer.status().as_u16());
         e.committed = handled.message_id.is_some();

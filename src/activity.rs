@@ -2,7 +2,7 @@
 //! pending, requests held at a gate. The waits of the handle watch it.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
@@ -60,7 +60,10 @@ impl Drop for Waiting<'_> {
 /// The activity of one server.
 #[derive(Debug)]
 pub(crate) struct Activity {
-    busy: watch::Sender<Busy>,
+    requests: AtomicUsize,
+    bots: AtomicUsize,
+    /// Bumped when a count changes while someone waits on it.
+    changes: watch::Sender<u64>,
     /// Bumped by `answer_bots_now`: pending bot answers go at once.
     hurry: watch::Sender<u64>,
     gates: Mutex<HashMap<Route, Arc<Gate>>>,
@@ -78,48 +81,66 @@ pub(crate) struct BusyGuard {
 
 impl Drop for BusyGuard {
     fn drop(&mut self) {
-        let work = self.work;
-        self.activity.count(|b| match work {
-            Work::Request => b.requests -= 1,
-            Work::Bot => b.bots -= 1,
-        });
+        self.activity
+            .counter(self.work)
+            .fetch_sub(1, Ordering::SeqCst);
+        self.activity.changed();
     }
 }
 
 impl Activity {
     pub(crate) fn new() -> Self {
         Activity {
-            busy: watch::channel(Busy::default()).0,
+            requests: AtomicUsize::new(0),
+            bots: AtomicUsize::new(0),
+            changes: watch::channel(0).0,
             hurry: watch::channel(0).0,
             gates: Mutex::new(HashMap::new()),
             closed: AtomicUsize::new(0),
         }
     }
 
-    /// Counts `work` until the guard drops.
-    /// Changes the counts; wakes `settle` only if something waits on it.
-    fn count(&self, change: impl FnOnce(&mut Busy)) {
-        // Asked under the value's lock: a wait that subscribes concurrently
-        // either is counted here or reads the new value.
-        self.busy.send_if_modified(|b| {
-            change(b);
-            self.busy.receiver_count() > 0
-        });
+    fn counter(&self, work: Work) -> &AtomicUsize {
+        match work {
+            Work::Request => &self.requests,
+            Work::Bot => &self.bots,
+        }
     }
 
+    /// Wakes the waits on the counts, if any: counts change twice per
+    /// request, waits are rare. A count changes before its waiters are
+    /// asked for and a wait subscribes before it reads the counts, each
+    /// with a fence between: either the wait is counted here or it reads
+    /// the new count.
+    fn changed(&self) {
+        fence(Ordering::SeqCst);
+        if self.changes.receiver_count() > 0 {
+            self.changes.send_modify(|v| *v = v.wrapping_add(1));
+        }
+    }
+
+    /// Counts `work` until the guard drops.
     pub(crate) fn start(self: &Arc<Self>, work: Work) -> BusyGuard {
-        self.count(|b| match work {
-            Work::Request => b.requests += 1,
-            Work::Bot => b.bots += 1,
-        });
+        self.counter(work).fetch_add(1, Ordering::SeqCst);
+        self.changed();
         BusyGuard {
             activity: Arc::clone(self),
             work,
         }
     }
 
-    pub(crate) fn busy(&self) -> watch::Receiver<Busy> {
-        self.busy.subscribe()
+    /// Changes of the counts, for a wait (subscribe, then read [`busy`](Self::busy)).
+    pub(crate) fn busy_changes(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// The counts now.
+    pub(crate) fn busy(&self) -> Busy {
+        fence(Ordering::SeqCst);
+        Busy {
+            requests: self.requests.load(Ordering::SeqCst),
+            bots: self.bots.load(Ordering::SeqCst),
+        }
     }
 
     pub(crate) fn hurry(&self) -> watch::Receiver<u64> {
@@ -175,5 +196,33 @@ impl Activity {
             gate.open();
         }
         self.closed.store(0, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn counts_follow_guards_and_wake_only_waits() {
+        let activity = Arc::new(Activity::new());
+        let request = activity.start(Work::Request);
+        let bot = activity.start(Work::Bot);
+        assert_eq!(
+            activity.busy(),
+            Busy {
+                requests: 1,
+                bots: 1
+            }
+        );
+        // Nobody waits: no notification is kept.
+        let mut changes = activity.busy_changes();
+        assert!(!changes.has_changed().unwrap());
+        drop(request);
+        assert!(changes.has_changed().unwrap(), "a wait is woken");
+        changes.mark_unchanged();
+        drop(bot);
+        changes.changed().await.unwrap();
+        assert_eq!(activity.busy(), Busy::default());
     }
 }

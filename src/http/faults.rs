@@ -102,14 +102,12 @@ async fn decide_and_answer(
             key: call.key,
         },
     );
-    let done = |(response, status): (Response, Option<u16>), unread: bool| {
-        Outcome {
-            response,
-            fault: d.fault,
-            status,
-            journal_seq: d.seq,
-            body_left_unread: unread,
-        }
+    let done = |(response, status): (Response, Option<u16>), unread: bool| Outcome {
+        response,
+        fault: d.fault,
+        status,
+        journal_seq: d.seq,
+        body_left_unread: unread,
     };
     app.sleep(d.latency_before).await;
     if let Some(refused) = before_handler(app, d.fault).await {

@@ -394,10 +394,10 @@ impl MockChatServer {
     /// Waits until no JSON request is in flight and no bot answer is
     /// pending (open SSE streams do not count).
     pub async fn settle(&self) -> Result<(), WaitTimeout> {
-        let busy = self.app.activity().busy();
-        let current = busy.clone();
-        wait::until(self.limit(), "for the server to settle", busy, || {
-            let b = *current.borrow();
+        let activity = self.app.activity();
+        let changes = activity.busy_changes();
+        wait::until(self.limit(), "for the server to settle", changes, || {
+            let b = activity.busy();
             if b.requests == 0 && b.bots == 0 {
                 Ok(())
             } else {

@@ -71,7 +71,10 @@ pub struct RecordedRequest {
     pub query: Option<String>,
     /// The headers tests care about.
     pub headers: RecordedHeaders,
-    /// The body as text (lossy UTF-8, at most 4 KiB kept).
+    /// The body as text (lossy UTF-8, at most 4 KiB kept). Empty for a
+    /// POST whose client waited for `100 Continue` (`Expect`, as curl sends
+    /// for large bodies) and whose body was never asked for: refused by a
+    /// fault, or a known key (the reference never reads those either).
     pub body: String,
     /// The status answered, or `None` while in flight or when the
     /// connection was dropped (by a fault, or by the client).

@@ -33,7 +33,7 @@ pub(crate) enum Stream {
     BotMessageUuid = 17,
     /// The id of the n-th injected message.
     InjectedMessageUuid = 18,
-    /// The order of the `Allow` lines of the n-th recorded request's 405.
+    /// The order of the `Allow` lines of the n-th 405 that has two.
     AllowOrder = 19,
 }
 

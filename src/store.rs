@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex};
 
 use bytes::{Bytes, BytesMut};
 use rand::seq::SliceRandom;
-use rand_chacha::ChaCha8Rng;
 
 use crate::clock::Ticker;
 use crate::fixtures::ChatFixture;
@@ -157,9 +156,7 @@ struct Inner {
     keys: KeyTable,
     user_messages: u64,
     next_number: u64,
-    /// Draws the order of each `GET /chats` in turn (one stream per reset
-    /// period, made at the first call).
-    chat_order: Option<ChaCha8Rng>,
+    chat_reads: u64,
 }
 
 /// The in-memory store of one server.
@@ -300,19 +297,20 @@ impl Store {
             .collect()
     }
 
-    /// `GET /chats`: every chat, in an order drawn for the k-th call of the
-    /// reset period from the period's stream of `seed` (the reference's
-    /// order changes from call to call).
+    /// `GET /chats`: every chat, in an order drawn from `(seed, period, k)`
+    /// for the k-th call of the reset period (the reference's order changes
+    /// from call to call; no other draw shifts it).
     pub(crate) fn chats_body(&self) -> Bytes {
-        let mut guard = lock(&self.inner);
-        let inner = &mut *guard;
-        let seed = self.config.seed;
-        let period = inner.period;
-        let rng = inner
-            .chat_order
-            .get_or_insert_with(|| rng_at(seed, Stream::ChatOrder as u64, period, 0));
+        let mut inner = lock(&self.inner);
+        let k = inner.chat_reads;
+        inner.chat_reads += 1;
         let mut order: Vec<usize> = (0..inner.chats.len()).collect();
-        order.shuffle(rng);
+        order.shuffle(&mut rng_at(
+            self.config.seed,
+            Stream::ChatOrder as u64,
+            inner.period,
+            k,
+        ));
         let items = order.iter().map(|&i| inner.chats[i].json.clone());
         json_array(items)
     }

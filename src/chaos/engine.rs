@@ -80,6 +80,8 @@ pub(crate) struct Chaos {
     /// The non-calm decisions made since start or reset.
     recorded: Mutex<FaultScript>,
     counters: [AtomicU64; 4],
+    /// How many 405s with two `Allow` lines have drawn their order.
+    allow_draws: AtomicU64,
     forced: Mutex<[VecDeque<Fault>; 4]>,
     /// How many forced faults wait, on all routes (written under `forced`'s
     /// lock): a request draws without the lock while there are none.
@@ -106,6 +108,7 @@ impl Chaos {
                 ..FaultScript::new()
             }),
             counters: Default::default(),
+            allow_draws: AtomicU64::new(0),
             forced: Mutex::new(Default::default()),
             forced_waiting: AtomicUsize::new(0),
             forced_copies: Mutex::new(VecDeque::new()),
@@ -158,8 +161,12 @@ impl Chaos {
         for c in &self.counters {
             c.store(0, Ordering::SeqCst);
         }
-        *lock(&self.forced) = Default::default();
-        self.forced_waiting.store(0, Ordering::Release);
+        self.allow_draws.store(0, Ordering::SeqCst);
+        {
+            let mut forced = lock(&self.forced);
+            *forced = Default::default();
+            self.forced_waiting.store(0, Ordering::Release);
+        }
         lock(&self.forced_copies).clear();
         lock(&self.journal).clear();
         *lock(&self.recorded) = FaultScript {
@@ -266,6 +273,16 @@ impl Chaos {
             latency_after,
             fault,
         }
+    }
+
+    /// Whether the next 405 with two `Allow` lines lists them the other way
+    /// round: chi keeps a route's methods in a Go map, whose iteration
+    /// starts at a random one of a small map's 8 slots, so the reference
+    /// lists POST first one time in eight. The k-th such 405 since start
+    /// or reset draws from `(seed, k)`.
+    pub(crate) fn allow_order_flips(&self) -> bool {
+        let k = self.allow_draws.fetch_add(1, Ordering::SeqCst);
+        rng_at(self.seed, Stream::AllowOrder as u64, 0, k).gen_ratio(1, 8)
     }
 
     /// Draws the fate of the next SSE connection and journals it.

@@ -11,7 +11,7 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 
 use super::api::{self, Answer};
-use super::request::{Pending, Request};
+use super::request::{Body, Pending, Request};
 use super::response::{
     dropped_connection, empty_ok, go_early_bytes, json_ok, json_ok_chunked, text_error, truncated,
     CHUNKING_THRESHOLD,
@@ -29,7 +29,7 @@ pub(crate) struct Outcome {
     pub(crate) status: Option<u16>,
     pub(crate) journal_seq: u64,
     /// A body the client was to send after `100 Continue` was never asked
-    /// for.
+    /// for, or one refused for its size: the connection is not reused.
     body_left_unread: bool,
 }
 
@@ -128,6 +128,8 @@ async fn decide_and_answer(
             &req.body
         }
     };
+    // A body refused for its size is left (partly) unread too.
+    let too_large = matches!(body, Body::TooLarge);
     let handled = api::handle(app, req, body, call.route, call.raw_id, call.request_seq);
     // The journal holds the handler's status, whatever a fault then does.
     app.chaos().update(d.seq, |e| {
@@ -137,7 +139,7 @@ async fn decide_and_answer(
         e.event_ids = handled.event_ids.clone();
     });
     let answer = after_handler(app, d.fault, d.latency_after, handled.answer, busy).await;
-    done(answer, pending.is_some())
+    done(answer, pending.is_some() || too_large)
 }
 
 /// The faults that answer instead of the handler (the reference's 503 and

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hyper::body::Incoming;
-use warp::http::header::DATE;
+use warp::http::header::{HeaderValue, CONNECTION, DATE};
 use warp::http::{HeaderMap, Method};
 use warp::reply::Response;
 
@@ -33,11 +33,11 @@ use crate::app::App;
 use crate::chaos::Fault;
 use crate::events::Replay;
 use crate::records::{clip, clipped, RecordedHeaders, RecordedRequest};
-use crate::seeded::Stream;
 use request::{Body, Request};
 use router::Target;
 
 pub(crate) use admin::AdminConfig;
+pub(crate) use request::has_token;
 
 /// What the HTTP layer needs to know beyond the [`App`].
 #[derive(Debug, Clone)]
@@ -95,6 +95,7 @@ impl Http {
         // reads, after the first chaos delay and the key checks, as in Go.
         let target = router::classify(&req.method, &req.path, config.admin.is_some());
         let mut pending = None;
+        let mut read = false;
         match target {
             Target::Json(crate::chaos::JsonRoute::PostMessage, _) if req.awaits_continue() => {
                 req.body = Body::Unread;
@@ -102,11 +103,21 @@ impl Http {
             }
             Target::Json(crate::chaos::JsonRoute::PostMessage, _) | Target::Admin => {
                 req.body = request::read_body(&req.headers, body, config.max_body).await;
+                read = true;
             }
             _ => {}
         }
-        let served = serve(&self.app, config, &req, target, pending).await;
+        // A route that never reads: Go does not reuse a connection whose
+        // awaited body it never asked for (the POST handler sees to its own).
+        let never_read = pending.is_none() && !read && req.awaits_continue();
+        let mut served = serve(&self.app, config, &req, target, pending).await;
         log_request(&req, &served, started);
+        if never_read {
+            served
+                .response
+                .headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+        }
         served.response
     }
 }
@@ -151,7 +162,9 @@ async fn serve(
     let mut served = match target {
         Target::NotFound | Target::Admin => response::not_found().into(),
         Target::MethodNotAllowed(mut allowed) => {
-            go_map_order(app.chaos().seed(), seq, &mut allowed);
+            if allowed.len() == 2 && app.chaos().allow_order_flips() {
+                allowed.swap(0, 1);
+            }
             response::method_not_allowed(&allowed, req.method == Method::HEAD).into()
         }
         Target::Events => {
@@ -186,22 +199,10 @@ async fn serve(
 /// An answer outside the reference's wire (admin API, preflight), with
 /// the `Date` every answer has.
 fn with_date(mut response: Response) -> Response {
-    response.headers_mut().append(DATE, response::date());
-    response
-}
-
-/// chi keeps a route's methods in a Go map, so the reference lists
-/// `Allow: GET` and `Allow: POST` in the order Go's map iteration gives:
-/// POST first one time in eight (iteration starts at a random one of a
-/// small map's 8 slots). Drawn from the seed and the request's record.
-fn go_map_order(seed: u64, request_seq: u64, allowed: &mut [&'static str]) {
-    use rand::Rng;
-    if allowed.len() == 2 {
-        let mut rng = crate::seeded::rng_at(seed, Stream::AllowOrder as u64, 0, request_seq);
-        if rng.gen_ratio(1, 8) {
-            allowed.swap(0, 1);
-        }
+    if !response.headers().contains_key(DATE) {
+        response.headers_mut().insert(DATE, response::date());
     }
+    response
 }
 
 fn record(app: &App, req: &Request) -> u64 {

@@ -101,11 +101,10 @@ impl Request {
     /// Whether the client waits for `100 Continue` before it sends its body
     /// (Go's rule: HTTP/1.1, `Expect: 100-continue`, a body announced).
     pub(crate) fn awaits_continue(&self) -> bool {
-        let expects = self.headers.get(EXPECT).is_some_and(|v| {
-            v.as_bytes()
-                .split(|&b| b == b',')
-                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"100-continue"))
-        });
+        let expects = self
+            .headers
+            .get(EXPECT)
+            .is_some_and(|v| has_token(v.as_bytes(), b"100-continue"));
         let announced = match self.headers.get(CONTENT_LENGTH) {
             Some(length) => length.as_bytes() != b"0",
             None => self.headers.contains_key(TRANSFER_ENCODING),
@@ -131,6 +130,21 @@ impl Request {
             None => clip(&self.path),
         }
     }
+}
+
+/// Go's `hasToken`: `token` (ASCII) occurs in `value`, ignoring case,
+/// between token boundaries (start, end, space, comma or tab).
+pub(crate) fn has_token(value: &[u8], token: &[u8]) -> bool {
+    let boundary = |b: u8| matches!(b, b' ' | b',' | b'\t');
+    if token.is_empty() || token.len() > value.len() {
+        return false;
+    }
+    (0..=value.len() - token.len()).any(|start| {
+        let end = start + token.len();
+        (start == 0 || boundary(value[start - 1]))
+            && (end == value.len() || boundary(value[end]))
+            && value[start..end].eq_ignore_ascii_case(token)
+    })
 }
 
 /// The path chi routes on, as Go's `URL.setPath` and chi decide it: the
@@ -226,6 +240,30 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tokens_are_found_as_gos_has_token_finds_them() {
+        let yes: [&[u8]; 5] = [
+            b"100-continue",
+            b" 100-Continue ,foo",
+            b"foo 100-continue",
+            b"foo\t100-CONTINUE,bar",
+            b"x,100-continue",
+        ];
+        for value in yes {
+            assert!(has_token(value, b"100-continue"), "{value:?}");
+        }
+        let no: [&[u8]; 5] = [
+            b"foo",
+            b"100-continues",
+            b"x100-continue",
+            b"100-continue;q",
+            b"",
+        ];
+        for value in no {
+            assert!(!has_token(value, b"100-continue"), "{value:?}");
+        }
+    }
 
     #[test]
     fn the_routing_path_is_chis() {

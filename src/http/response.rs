@@ -264,10 +264,18 @@ pub(crate) fn bad_request_closing() -> Response {
 }
 
 /// Go's answer to an `Expect` other than `100-continue`: 417, empty, the
-/// connection closed.
-pub(crate) fn expectation_failed() -> Response {
-    let close = [(CONNECTION, HeaderValue::from_static("close"))];
-    empty_with_length(StatusCode::EXPECTATION_FAILED, &close)
+/// connection closed; no `Content-Length` for `HEAD` (nothing written).
+pub(crate) fn expectation_failed(head: bool) -> Response {
+    let close = (CONNECTION, HeaderValue::from_static("close"));
+    if !head {
+        return empty_with_length(StatusCode::EXPECTATION_FAILED, &[close]);
+    }
+    let mut res = Response::new(Bytes::new().into());
+    *res.status_mut() = StatusCode::EXPECTATION_FAILED;
+    let h = res.headers_mut();
+    h.insert(close.0, close.1);
+    h.insert(DATE, date());
+    res
 }
 
 #[derive(Debug, thiserror::Error)]

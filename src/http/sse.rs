@@ -12,7 +12,7 @@ use bytes::Bytes;
 use tokio::sync::watch;
 use tokio::time::{Instant, Sleep};
 use warp::http::header::{HeaderName, HeaderValue, CACHE_CONTROL, CONNECTION, CONTENT_TYPE, DATE};
-use warp::http::StatusCode;
+use warp::http::{StatusCode, Version};
 use warp::reply::{Reply, Response};
 
 use super::request::Request;
@@ -40,9 +40,12 @@ enum Cut {
 /// Go's order. Go drops the handler's `Connection: keep-alive` when the
 /// connection closes after this answer (the client asked for it, or speaks
 /// HTTP/1.0 without keep-alive); hyper then writes its own, as Go does.
-fn stream_headers(req: &Request) -> Vec<(HeaderName, HeaderValue)> {
+fn stream_headers(req: &Request, streaming: bool) -> Vec<(HeaderName, HeaderValue)> {
     let mut headers = vec![(CACHE_CONTROL, HeaderValue::from_static("no-cache"))];
-    if !req.closes_after() {
+    // An HTTP/1.0 stream has no length: it ends with the connection,
+    // whatever the client asked.
+    let closes = req.closes_after() || (streaming && req.version == Version::HTTP_10);
+    if !closes {
         headers.push((CONNECTION, HeaderValue::from_static("keep-alive")));
     }
     headers
@@ -88,7 +91,7 @@ pub(crate) fn open(app: &Arc<App>, config: &HttpConfig, req: &Request, request_s
         Ok(start) => start,
         Err((status, message)) => {
             return Opened {
-                response: text_error_after(&stream_headers(req), status, message),
+                response: text_error_after(&stream_headers(req, false), status, message),
                 journal_seq: None,
             };
         }
@@ -104,7 +107,7 @@ pub(crate) fn open(app: &Arc<App>, config: &HttpConfig, req: &Request, request_s
     let state = State::new(app, config, start, decision);
     let mut res = warp::reply::stream(futures::stream::unfold(state, next)).into_response();
     let h = res.headers_mut();
-    for (name, value) in stream_headers(req) {
+    for (name, value) in stream_headers(req, true) {
         h.insert(name, value);
     }
     h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));

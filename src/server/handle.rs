@@ -392,7 +392,8 @@ impl MockChatServer {
     }
 
     /// Waits until no JSON request is in flight and no bot answer is
-    /// pending (open SSE streams do not count).
+    /// pending (open SSE streams do not count). A POST whose client waits
+    /// for `100 Continue` is in flight until its body has come.
     pub async fn settle(&self) -> Result<(), WaitTimeout> {
         let activity = self.app.activity();
         let changes = activity.busy_changes();

@@ -238,3 +238,57 @@ async fn answers_beyond_the_references_wire_carry_a_date_too() {
     assert!(head.starts_with("HTTP/1.1 204 "), "{head}");
     assert!(head.contains("\nDate: D\n"), "{head}");
 }
+
+#[tokio::test]
+async fn admin_errors_carry_one_date() {
+    let server = MockChatServer::builder()
+        .seed(3)
+        .admin_api(true)
+        .start()
+        .await;
+    let req = format!("GET /__admin/nope HTTP/1.1\r\n{CLOSE}\r\n");
+    let head = heads(server.address(), req.as_bytes(), 1).await;
+    assert_eq!(head.matches("\nDate: D").count(), 1, "{head}");
+}
+
+#[tokio::test]
+async fn expectations_are_read_as_go_reads_them() {
+    let server = server().await;
+    let at = server.address();
+    // An awaited body no route asks for: the connection is not reused.
+    let unread =
+        "POST /chats HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n";
+    assert_eq!(
+        heads(at, unread.as_bytes(), 1).await,
+        "HTTP/1.1 405 Method Not Allowed\nAllow: GET\nDate: D\nContent-Length: 0\nConnection: close"
+    );
+    // `100-continue` among other tokens is still `100-continue`.
+    let among = format!("GET /nope HTTP/1.1\r\n{CLOSE}Expect: foo 100-continue\r\n\r\n");
+    assert!(heads(at, among.as_bytes(), 1)
+        .await
+        .starts_with("HTTP/1.1 404 "));
+    // A refused expectation on HEAD: nothing written, no length.
+    let head = format!("HEAD /nope HTTP/1.1\r\n{CLOSE}Expect: foo\r\n\r\n");
+    assert_eq!(
+        heads(at, head.as_bytes(), 1).await,
+        "HTTP/1.1 417 Expectation Failed\nConnection: close\nDate: D"
+    );
+}
+
+#[tokio::test]
+async fn a_body_refused_for_its_size_closes_the_connection() {
+    let server = MockChatServer::builder().seed(3).max_body(16).start().await;
+    let john = crate::common::chat(&server, "John");
+    let body = format!("{{\"text\":\"{}\"}}", "z".repeat(64));
+    // Keep-alive asked for; the rest of the body is never read.
+    let req = format!(
+        "POST /chats/{}/messages HTTP/1.1\r\nHost: x\r\nIdempotency-Key: k-413\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        john.id,
+        body.len()
+    );
+    let bytes = raw(server.address(), req.as_bytes()).await;
+    let reply = parse(&bytes).expect("an answer");
+    assert_eq!(reply.status, 413);
+    assert_eq!(reply.header("Connection"), Some("close"));
+}

@@ -5,7 +5,7 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-/// What a draw is for: each purpose has its own ChaCha stream.
+/// What a draw is for: each purpose has its own stream of draws.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u64)]
 pub(crate) enum Stream {
@@ -48,6 +48,28 @@ pub(crate) fn rng_at(seed: u64, stream: u64, period: u64, index: u64) -> ChaCha8
     ChaCha8Rng::from_seed(key)
 }
 
+/// Shuffles `items` as a pure function of `(seed, stream, period, index)`,
+/// like [`rng_at`] but through SplitMix64: a handful of items per request
+/// (the chat list) does not need a ChaCha block computed for it.
+pub(crate) fn shuffle_at<T>(seed: u64, stream: u64, period: u64, index: u64, items: &mut [T]) {
+    let mut state = splitmix(seed ^ splitmix(stream ^ splitmix(period ^ splitmix(index))));
+    for i in (1..items.len()).rev() {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let draw = splitmix(state);
+        // Lemire's multiply-shift: a uniform pick in 0..=i.
+        let j = ((u128::from(draw) * (i as u128 + 1)) >> 64) as usize;
+        items.swap(i, j);
+    }
+}
+
+/// SplitMix64's output function.
+fn splitmix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 /// A UUID v4 drawn from `rng`.
 pub(crate) fn uuid_from(rng: &mut impl Rng) -> uuid::Uuid {
     uuid::Builder::from_random_bytes(rng.gen()).into_uuid()
@@ -82,5 +104,38 @@ mod tests {
     fn stable_hash_is_fnv1a() {
         assert_eq!(stable_hash(""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(stable_hash("a"), 0xaf63_dc4c_8601_ec8c);
+    }
+
+    #[test]
+    fn shuffles_are_pure_and_cover_every_order() {
+        let order = |index| {
+            let mut items = [0, 1, 2, 3];
+            shuffle_at(7, 9, 0, index, &mut items);
+            items
+        };
+        assert_eq!(order(3), order(3));
+        let mut seen = std::collections::HashSet::new();
+        let mut first = [0usize; 4];
+        for index in 0..4_800 {
+            let o = order(index);
+            let mut sorted = o;
+            sorted.sort_unstable();
+            assert_eq!(sorted, [0, 1, 2, 3]);
+            first[o[0]] += 1;
+            seen.insert(o);
+        }
+        assert_eq!(seen.len(), 24, "every order of 4 comes up");
+        // Each item leads about a quarter of the time.
+        assert!(
+            first.iter().all(|&n| (1_000..1_400).contains(&n)),
+            "{first:?}"
+        );
+        let mut other = [0, 1, 2, 3];
+        shuffle_at(8, 9, 0, 3, &mut other);
+        let mut period = [0, 1, 2, 3];
+        shuffle_at(7, 9, 1, 3, &mut period);
+        // Another seed or period: other orders (for these positions).
+        assert_ne!(other, order(3));
+        assert_ne!(period, order(3));
     }
 }

@@ -9,12 +9,11 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use bytes::{Bytes, BytesMut};
-use rand::seq::SliceRandom;
 
 use crate::clock::Ticker;
 use crate::fixtures::ChatFixture;
 use crate::model::{Author, Chat, ChatId, IdStyle, Message, MessageId};
-use crate::seeded::{rng_at, stable_hash, uuid_from, Stream};
+use crate::seeded::{rng_at, shuffle_at, stable_hash, uuid_from, Stream};
 use crate::sync::lock;
 use crate::wire;
 
@@ -305,12 +304,13 @@ impl Store {
         let k = inner.chat_reads;
         inner.chat_reads += 1;
         let mut order: Vec<usize> = (0..inner.chats.len()).collect();
-        order.shuffle(&mut rng_at(
+        shuffle_at(
             self.config.seed,
             Stream::ChatOrder as u64,
             inner.period,
             k,
-        ));
+            &mut order,
+        );
         let items = order.iter().map(|&i| inner.chats[i].json.clone());
         json_array(items)
     }

@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use warp::http::header::{HeaderValue, CONNECTION};
 use warp::http::StatusCode;
 use warp::reply::Response;
 
@@ -29,8 +28,8 @@ pub(crate) struct Outcome {
     pub(crate) status: Option<u16>,
     pub(crate) journal_seq: u64,
     /// A body the client was to send after `100 Continue` was never asked
-    /// for, or one refused for its size: the connection is not reused.
-    body_left_unread: bool,
+    /// for, or one refused for its size.
+    pub(crate) body_left_unread: bool,
 }
 
 /// One JSON request, as the chaos around its handler sees it.
@@ -72,18 +71,11 @@ pub(crate) async fn run(
         request_seq,
         key: key.as_deref(),
     };
-    let mut out = decide_and_answer(app, &call, pending, busy).await;
+    let out = decide_and_answer(app, &call, pending, busy).await;
     if let (JsonRoute::PostMessage, Some(key)) = (route, &key) {
         app.diagnostics().post_answered(key);
     }
     drop(in_flight);
-    if out.body_left_unread {
-        // Go does not reuse a connection whose announced body it never
-        // asked for: the next bytes may be that body.
-        out.response
-            .headers_mut()
-            .insert(CONNECTION, HeaderValue::from_static("close"));
-    }
     out
 }
 

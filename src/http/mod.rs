@@ -107,12 +107,15 @@ impl Http {
             }
             _ => {}
         }
-        // A route that never reads: Go does not reuse a connection whose
-        // awaited body it never asked for (the POST handler sees to its own).
+        // A route that never reads leaves an awaited body unread (the POST
+        // handler reports its own).
         let never_read = pending.is_none() && !read && req.awaits_continue();
         let mut served = serve(&self.app, config, &req, target, pending).await;
         log_request(&req, &served, started);
-        if never_read {
+        if never_read || served.body_left_unread {
+            // Go does not reuse a connection whose announced body it never
+            // asked for (or refused for its size): the next bytes may be
+            // that body.
             served
                 .response
                 .headers_mut()
@@ -128,6 +131,8 @@ struct Served {
     fault: Option<Fault>,
     status: Option<u16>,
     journal_seq: Option<u64>,
+    /// The request's body was left (partly) unread.
+    body_left_unread: bool,
 }
 
 impl From<Response> for Served {
@@ -138,6 +143,7 @@ impl From<Response> for Served {
             fault: None,
             status,
             journal_seq: None,
+            body_left_unread: false,
         }
     }
 }
@@ -182,6 +188,7 @@ async fn serve(
                 fault: out.fault,
                 status: out.status,
                 journal_seq: Some(out.journal_seq),
+                body_left_unread: out.body_left_unread,
             }
         }
     };
@@ -352,6 +359,7 @@ mod tests {
             fault,
             status,
             journal_seq: None,
+            body_left_unread: false,
         };
         let mut line = String::new();
         let took = Duration::from_micros(12);

@@ -9,6 +9,7 @@
 //! only if it is built here (Go's refusals have none).
 
 use std::cell::RefCell;
+use std::thread::LocalKey;
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -32,6 +33,28 @@ thread_local! {
     /// The second last formatted on this thread and its `Date` value.
     static DATE_VALUE: RefCell<(u64, HeaderValue)> =
         const { RefCell::new((u64::MAX, HeaderValue::from_static(""))) };
+    /// The last `Content-Length` value made on this thread: answers of one
+    /// route often have one length.
+    static LENGTH_VALUE: RefCell<(u64, HeaderValue)> =
+        const { RefCell::new((0, HeaderValue::from_static("0"))) };
+}
+
+/// The value `cell` holds for `key`, made by `make` when the key changed
+/// (a clone costs no allocation).
+fn cached(
+    cell: &'static LocalKey<RefCell<(u64, HeaderValue)>>,
+    key: u64,
+    make: impl FnOnce() -> Option<HeaderValue>,
+) -> HeaderValue {
+    cell.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        if cell.0 != key {
+            if let Some(value) = make() {
+                *cell = (key, value);
+            }
+        }
+        cell.1.clone()
+    })
 }
 
 /// `Date` as Go writes it (`Wed, 25 Nov 2026 10:28:46 GMT`), formatted once
@@ -40,34 +63,14 @@ pub(crate) fn date() -> HeaderValue {
     let secs = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    DATE_VALUE.with(|cell| {
-        let mut cell = cell.borrow_mut();
-        if cell.0 != secs {
-            let text = crate::clock::utc_second(secs, "%a, %d %b %Y %H:%M:%S GMT");
-            if let Ok(value) = HeaderValue::from_str(&text) {
-                *cell = (secs, value);
-            }
-        }
-        cell.1.clone()
+    cached(&DATE_VALUE, secs, || {
+        HeaderValue::from_str(&crate::clock::utc_second(secs, "%a, %d %b %Y %H:%M:%S GMT")).ok()
     })
-}
-
-thread_local! {
-    /// The last `Content-Length` value made on this thread: answers of one
-    /// route often have one length, and a clone costs no allocation.
-    static LENGTH_VALUE: RefCell<(usize, HeaderValue)> =
-        const { RefCell::new((0, HeaderValue::from_static("0"))) };
 }
 
 /// `Content-Length: len`.
 fn length(len: usize) -> HeaderValue {
-    LENGTH_VALUE.with(|cell| {
-        let mut cell = cell.borrow_mut();
-        if cell.0 != len {
-            *cell = (len, HeaderValue::from(len));
-        }
-        cell.1.clone()
-    })
+    cached(&LENGTH_VALUE, len as u64, || Some(HeaderValue::from(len)))
 }
 
 /// `Date`, then `Content-Length` of a body of `len` bytes, as Go adds them
@@ -77,18 +80,28 @@ fn date_and_length(h: &mut HeaderMap, len: usize) {
     h.insert(CONTENT_LENGTH, length(len));
 }
 
-/// An answer with no body under an explicit `Content-Length: 0`, where Go
-/// writes it. (hyper drops the header of a body it knows to be empty and
-/// writes its own after every other header.)
-fn empty_with_length(status: StatusCode, leading: &[(HeaderName, HeaderValue)]) -> Response {
-    let nothing = futures::stream::empty::<Result<Bytes, std::convert::Infallible>>();
-    let mut res = warp::reply::stream(nothing).into_response();
+/// An answer with no body: `leading` headers, `Date`, and an explicit
+/// `Content-Length: 0` where Go writes it, which is everywhere but in the
+/// answer to `HEAD` (Go counts no body written). (hyper drops the header
+/// of a body it knows to be empty, and writes its own after every other
+/// header: a body that is not known empty keeps ours in place.)
+fn empty(status: StatusCode, leading: &[(HeaderName, HeaderValue)], head: bool) -> Response {
+    let mut res = if head {
+        Response::new(Bytes::new().into())
+    } else {
+        let nothing = futures::stream::empty::<Result<Bytes, std::convert::Infallible>>();
+        warp::reply::stream(nothing).into_response()
+    };
     *res.status_mut() = status;
     let h = res.headers_mut();
     for (name, value) in leading {
         h.append(name, value.clone());
     }
-    date_and_length(h, 0);
+    if head {
+        h.insert(DATE, date());
+    } else {
+        date_and_length(h, 0);
+    }
     res
 }
 
@@ -196,7 +209,7 @@ pub(crate) fn json_ok_chunked(
 /// The reference's answer to a key it already stored: 200, no body, no
 /// `Content-Type`.
 pub(crate) fn empty_ok() -> Response {
-    empty_with_length(StatusCode::OK, &[])
+    empty(StatusCode::OK, &[], false)
 }
 
 /// chi's 404.
@@ -211,17 +224,7 @@ pub(crate) fn method_not_allowed(allowed: &[&'static str], head: bool) -> Respon
         .iter()
         .map(|m| (ALLOW, HeaderValue::from_static(m)))
         .collect();
-    if !head {
-        return empty_with_length(StatusCode::METHOD_NOT_ALLOWED, &allow);
-    }
-    let mut res = Response::new(Bytes::new().into());
-    *res.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
-    let h = res.headers_mut();
-    for (name, value) in allow {
-        h.append(name, value);
-    }
-    h.insert(DATE, date());
-    res
+    empty(StatusCode::METHOD_NOT_ALLOWED, &allow, head)
 }
 
 /// Go's answer to a request it refuses before any handler: the status
@@ -266,16 +269,8 @@ pub(crate) fn bad_request_closing() -> Response {
 /// Go's answer to an `Expect` other than `100-continue`: 417, empty, the
 /// connection closed; no `Content-Length` for `HEAD` (nothing written).
 pub(crate) fn expectation_failed(head: bool) -> Response {
-    let close = (CONNECTION, HeaderValue::from_static("close"));
-    if !head {
-        return empty_with_length(StatusCode::EXPECTATION_FAILED, &[close]);
-    }
-    let mut res = Response::new(Bytes::new().into());
-    *res.status_mut() = StatusCode::EXPECTATION_FAILED;
-    let h = res.headers_mut();
-    h.insert(close.0, close.1);
-    h.insert(DATE, date());
-    res
+    let close = [(CONNECTION, HeaderValue::from_static("close"))];
+    empty(StatusCode::EXPECTATION_FAILED, &close, head)
 }
 
 #[derive(Debug, thiserror::Error)]

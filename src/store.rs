@@ -368,10 +368,7 @@ impl Store {
     /// Whether a POST with `key` gets as far as reading its body (the key
     /// is there and not known yet), as the reference's handler decides it.
     pub(crate) fn post_reads_body(&self, key: Option<&str>) -> bool {
-        match key {
-            Some(k) if !k.is_empty() => !lock(&self.inner).keys.records.contains_key(k),
-            _ => false,
-        }
+        present_key(key).is_some_and(|k| !lock(&self.inner).keys.records.contains_key(k))
     }
 
     /// A POST: checks in the reference's order, stores, and runs
@@ -382,9 +379,8 @@ impl Store {
         on_commit: impl FnOnce(&Arc<StoredMessage>),
     ) -> PostOutcome {
         let mut inner = lock(&self.inner);
-        let key = match input.key {
-            Some(k) if !k.is_empty() => k,
-            _ => return PostOutcome::MissingKey,
+        let Some(key) = present_key(input.key) else {
+            return PostOutcome::MissingKey;
         };
         if let Some(first) = inner.keys.records.get(key) {
             let same = self.same_message(&inner, first, &input);
@@ -490,6 +486,11 @@ fn remember_key(keys: &mut KeyTable, capacity: usize, key: &str, record: KeyReco
             keys.records.remove(&old);
         }
     }
+}
+
+/// A POST's idempotency key, if it counts as given (an empty one does not).
+fn present_key(key: Option<&str>) -> Option<&str> {
+    key.filter(|k| !k.is_empty())
 }
 
 /// A JSON array of already-rendered elements, with the trailing newline of

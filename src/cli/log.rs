@@ -22,8 +22,7 @@ use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter}
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::EnvFilter;
 
-/// The target of the HTTP layer's one line per request.
-const REQUEST_TARGET: &str = "mock_chat_server::request";
+use crate::http::REQUEST_LOG_TARGET;
 
 /// Without `RUST_LOG`: request lines and warnings, without warp's own
 /// errors for the streams chaos cuts on purpose (the request line names
@@ -54,7 +53,7 @@ fn filter(rust_log: Option<&str>, quiet: bool) -> EnvFilter {
     let base = rust_log
         .and_then(|spec| EnvFilter::try_new(spec).ok())
         .unwrap_or_else(|| EnvFilter::new(DEFAULT_FILTER));
-    match format!("{REQUEST_TARGET}=off").parse() {
+    match format!("{REQUEST_LOG_TARGET}=off").parse() {
         Ok(off) if quiet => base.add_directive(off),
         _ => base,
     }
@@ -177,7 +176,6 @@ impl<W: fmt::Write> fmt::Write for Escaped<W> {
 /// A non-blocking writer that batches: a line is appended to a buffer and
 /// a thread writes the buffer to stdout every [`FLUSH_EVERY`], so a
 /// request costs a copy, not a write or a thread wake-up.
-#[derive(Clone)]
 struct BatchedStdout {
     shared: Arc<BatchShared>,
 }
@@ -286,12 +284,15 @@ mod tests {
     fn quiet_turns_off_request_lines_and_nothing_else() {
         let loud = filter(None, false).to_string();
         let quiet = filter(None, true).to_string();
-        assert!(!loud.contains(REQUEST_TARGET), "{loud}");
-        assert!(quiet.contains(&format!("{REQUEST_TARGET}=off")), "{quiet}");
+        assert!(!loud.contains(REQUEST_LOG_TARGET), "{loud}");
+        assert!(
+            quiet.contains(&format!("{REQUEST_LOG_TARGET}=off")),
+            "{quiet}"
+        );
         assert!(!quiet.contains("diagnostics"), "{quiet}");
         let custom = filter(Some("warn,mock_chat_server=debug"), true).to_string();
         assert!(custom.contains("mock_chat_server=debug"), "{custom}");
-        assert!(custom.contains(&format!("{REQUEST_TARGET}=off")));
+        assert!(custom.contains(&format!("{REQUEST_LOG_TARGET}=off")));
     }
 
     #[test]

@@ -39,6 +39,9 @@ use router::Target;
 pub(crate) use admin::AdminConfig;
 pub(crate) use request::has_token;
 
+/// The `tracing` target of the one line logged per request.
+pub(crate) const REQUEST_LOG_TARGET: &str = "mock_chat_server::request";
+
 /// What the HTTP layer needs to know beyond the [`App`].
 #[derive(Debug, Clone)]
 pub(crate) struct HttpConfig {
@@ -308,7 +311,7 @@ fn log_request(req: &Request, served: &Served, started: Instant) {
         /// Where request lines are written: one buffer per thread, reused.
         static LINE: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
     }
-    if !tracing::enabled!(target: "mock_chat_server::request", tracing::Level::INFO) {
+    if !tracing::enabled!(target: REQUEST_LOG_TARGET, tracing::Level::INFO) {
         return;
     }
     LINE.with(|cell| {
@@ -322,7 +325,7 @@ fn log_request(req: &Request, served: &Served, started: Instant) {
         };
         line.clear();
         write_line(line, req, served, started.elapsed());
-        tracing::info!(target: "mock_chat_server::request", "{}", line.as_str());
+        tracing::info!(target: REQUEST_LOG_TARGET, "{}", line.as_str());
     });
 }
 

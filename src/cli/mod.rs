@@ -9,7 +9,7 @@
 //! mock-chat-server                                  # localhost:3000, reference chaos
 //! mock-chat-server --chaos none --admin
 //! mock-chat-server --seed 42 --time-scale 0.1 --sse-retry 1000
-//! mock-chat-server --host 0.0.0.0 --fixtures examples/fixtures.json --cors
+//! mock-chat-server --host 0.0.0.0 --fixtures examples/fixtures.json
 //! ```
 //!
 //! `HTTP_HOST`, `PORT` and `MOCK_CHAT_SEED` supply defaults for `--host`,
@@ -60,7 +60,7 @@ use crate::{ChatFixture, FaultPlan, IdStyle, MockChatServer, MockChatServerBuild
     after_help = "Examples:\n  \
         mock-chat-server --chaos none --admin      calm, with the /__admin/ API for UI tests\n  \
         mock-chat-server --seed 42                 replay the faults of an earlier run\n  \
-        mock-chat-server --host 0.0.0.0 --cors     reachable from phones and browser apps\n  \
+        mock-chat-server --host 0.0.0.0            reachable from phones and browser apps\n  \
         mock-chat-server --fixtures FILE           your own chats and messages\n\n\
         --quiet (or RUST_LOG=warn) hides the per-request log lines."
 )]
@@ -106,8 +106,9 @@ pub struct Cli {
     #[arg(long, value_name = "T")]
     admin_token: Option<String>,
 
-    /// Answer CORS preflights and allow any origin on the public API (not /__admin/).
-    #[arg(long)]
+    /// No longer needed: CORS is always on, as the reference sends it.
+    /// Accepted, so that older scripts keep working, and changes nothing.
+    #[arg(long, hide = true)]
     cors: bool,
 
     /// Start every SSE stream with `retry: MS` (scaled by --time-scale).
@@ -178,12 +179,16 @@ fn configure(cli: &Cli) -> Result<Config, String> {
         Ids::Number => IdStyle::Number,
         Ids::Uuid => IdStyle::Uuid,
     };
+    if cli.cors {
+        eprintln!(
+            "note: --cors is no longer needed: every answer carries the reference's CORS headers"
+        );
+    }
     let mut builder = MockChatServer::builder()
         .bind(addr)
         .faults(plan.clone())
         .time_scale(cli.time_scale)
         .admin_api(cli.admin)
-        .cors(cli.cors)
         .max_connections(cli.max_connections)
         .id_style(id_style);
     if let Some(token) = &cli.admin_token {

@@ -102,7 +102,6 @@ pub struct MockChatServerBuilder {
     header_timeout: Duration,
     deny_misuse: bool,
     script: Option<FaultScript>,
-    cors: bool,
 }
 
 impl Default for MockChatServerBuilder {
@@ -134,7 +133,6 @@ impl Default for MockChatServerBuilder {
             header_timeout: Duration::from_secs(30),
             deny_misuse: false,
             script: None,
-            cors: false,
         }
     }
 }
@@ -240,16 +238,6 @@ impl MockChatServerBuilder {
     /// Serves the `/__admin/` API (default off).
     pub fn admin_api(mut self, enabled: bool) -> Self {
         self.admin = enabled;
-        self
-    }
-
-    /// Answers CORS preflights (allowing `Content-Type`, `Idempotency-Key`
-    /// and `Last-Event-ID`, with no chaos) and adds
-    /// `Access-Control-Allow-Origin: *` to every public answer, for browser
-    /// clients served from another origin. Never on `/__admin/`. Default off:
-    /// the reference sends no CORS headers.
-    pub fn cors(mut self, enabled: bool) -> Self {
-        self.cors = enabled;
         self
     }
 
@@ -455,7 +443,6 @@ impl MockChatServerBuilder {
                 token: self.admin_token,
             }),
             max_body: self.max_body,
-            cors: self.cors,
         };
         let limits = Limits {
             max_connections: self.max_connections,

@@ -91,6 +91,7 @@ impl Http {
         let mut req = Request {
             path,
             query: parts.uri.query().map(str::to_owned),
+            authority: parts.uri.authority().map(|a| a.as_str().to_owned()),
             method: parts.method,
             version: parts.version,
             headers: parts.headers,
@@ -362,6 +363,7 @@ mod tests {
             version: warp::http::Version::HTTP_11,
             path: path.to_string(),
             query: query.map(str::to_string),
+            authority: None,
             headers: HeaderMap::new(),
             body: Body::Read(Bytes::new()),
         };

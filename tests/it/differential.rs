@@ -26,6 +26,8 @@ use tokio::net::TcpStream;
 
 use crate::common::{parse, request_bytes, Reply};
 
+mod keys;
+
 /// One request, with `{john}` and `{zero}` in the path filled per server.
 struct Probe {
     name: &'static str,
@@ -669,6 +671,7 @@ async fn the_mock_answers_as_the_reference_server() {
         );
         report.push((p.name.to_string(), t, m));
     }
+    report.extend(keys::observations(&reference, &ours, &run, &mut chaos).await);
     // The reference's own chaos answers, against the mock's forced ones.
     for r in &chaos {
         let fault = if r.status == 503 {

@@ -10,6 +10,7 @@ mod cors;
 mod differential;
 mod explore;
 mod heads;
+mod keys;
 mod lifecycle;
 mod limits;
 mod readme;

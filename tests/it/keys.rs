@@ -103,6 +103,13 @@ async fn keys_show_one_replacement_per_invalid_byte_everywhere_go_writes_them() 
         assert!(body.contains(&member(shown)), "{body}");
     }
     assert!(!body.contains("\\ufffd"), "{body}");
+    // Request records show the key as the message does.
+    let recorded: Vec<String> = server
+        .requests(mock_chat_server::Route::PostMessage)
+        .iter()
+        .filter_map(|r| r.headers.idempotency_key.clone())
+        .collect();
+    assert_eq!(recorded, cases.map(|(_, shown)| shown.to_string()));
 }
 
 #[tokio::test]

@@ -14,6 +14,8 @@ mod report;
 mod transport;
 mod wait;
 
+#[cfg(feature = "cli")]
+pub(crate) use builder::{max_connections_for_file_limit, DEFAULT_MAX_CONNECTIONS};
 pub use builder::{MockChatServerBuilder, StartError, SEED_ENV};
 pub use handle::{HandleError, Hold, MessageStream, MockChatServer};
 pub use wait::WaitTimeout;

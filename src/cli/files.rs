@@ -47,10 +47,20 @@ pub(super) fn raise_limit() -> Option<u64> {
 
 #[cfg(all(test, unix))]
 mod tests {
-    use rustix::process::{getrlimit, Resource};
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
 
     #[test]
-    fn the_soft_limit_ends_at_the_hard_one() {
+    fn the_soft_limit_is_raised_to_the_hard_one() {
+        let before = getrlimit(Resource::Nofile);
+        // One below the hard limit (lowering needs no privilege), so that
+        // there is something to raise.
+        if let Some(hard) = before.maximum.filter(|h| *h > 1) {
+            let lowered = Rlimit {
+                current: Some(hard - 1),
+                maximum: before.maximum,
+            };
+            setrlimit(Resource::Nofile, lowered).unwrap();
+        }
         let raised = super::raise_limit().unwrap();
         let now = getrlimit(Resource::Nofile);
         assert_eq!(now.current.unwrap_or(u64::MAX), raised);

@@ -143,34 +143,65 @@ async fn connection(
         .auto_date_header(false)
         .serve_connection(TokioIo::new(io), svc);
     tokio::pin!(conn);
-    // The deadlines, checked by one timer per connection rather than one
-    // per request: a connection that has had no answer in progress and no
-    // new request for a whole period is waiting for a head too long. The
-    // first period is the first head's.
-    let mut period = limits.first_header_timeout.min(limits.header_timeout);
-    let mut seen = state.seen();
-    let mut evicted = false;
+    let mut timer = Timer::new(limits, &state);
     loop {
         tokio::select! {
             _ = &mut conn => return,
             _ = stop.wait_for(|l| *l == Lifecycle::ShuttingDown) => return,
-            _ = state.evicted(), if !evicted => {
+            _ = state.evicted(), if !timer.evicted => {
                 // Closes at once if idle, after the answer in progress
                 // otherwise; a stream's body ends (see `Tracked`).
-                evicted = true;
                 conn.as_mut().graceful_shutdown();
-                period = EVICTION_GRACE;
+                timer.evict();
             }
-            _ = tokio::time::sleep(period) => {
-                let now_seen = state.seen();
-                let waited = !state.is_busy() && now_seen == seen;
-                if waited || (evicted && (!state.is_busy() || state.is_streaming())) {
+            _ = tokio::time::sleep(timer.period) => {
+                if timer.expired(&state) {
                     return;
                 }
-                seen = now_seen;
-                period = limits.header_timeout;
             }
         }
+    }
+}
+
+/// A connection's deadlines, checked by one timer per connection rather
+/// than one per request: a connection that has had no answer in progress
+/// and no new request for a whole period is waiting for a head too long.
+/// The first period is the first head's; after an eviction, the period is
+/// the grace to go.
+struct Timer {
+    period: Duration,
+    header_timeout: Duration,
+    seen: u64,
+    evicted: bool,
+}
+
+impl Timer {
+    fn new(limits: Limits, state: &ConnState) -> Self {
+        Timer {
+            period: limits.first_header_timeout.min(limits.header_timeout),
+            header_timeout: limits.header_timeout,
+            seen: state.seen(),
+            evicted: false,
+        }
+    }
+
+    fn evict(&mut self) {
+        self.evicted = true;
+        self.period = EVICTION_GRACE;
+    }
+
+    /// At the end of a period: whether the connection must close (it
+    /// waited a whole period, or was evicted and has no request left to
+    /// answer).
+    fn expired(&mut self, state: &ConnState) -> bool {
+        let seen = state.seen();
+        let waited = !state.is_busy() && seen == self.seen;
+        if waited || (self.evicted && (!state.is_busy() || state.is_streaming())) {
+            return true;
+        }
+        self.seen = seen;
+        self.period = self.header_timeout;
+        false
     }
 }
 

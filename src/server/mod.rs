@@ -5,8 +5,8 @@
 //!   [`HandleError`];
 //! - [`report`]: what a failing test prints (seed, journal, rerun line);
 //! - [`wait`]: the handle's waits and [`WaitTimeout`];
-//! - [`transport`]: the accept loop (HTTP/1.1 only, bounded connections,
-//!   header timeout) serving the HTTP layer.
+//! - [`transport`]: the accept loop (HTTP/1.1 only, bounded connections
+//!   that evict the idle at the cap, head deadlines) serving the HTTP layer.
 
 mod builder;
 mod handle;

@@ -288,7 +288,7 @@ impl MockChatServer {
                             ready = batch
                                 .into_iter()
                                 .filter(|d| d.copy == 0)
-                                .map(|d| d.message.message.clone())
+                                .map(|d| d.message.message())
                                 .rev()
                                 .collect();
                         }

@@ -131,6 +131,12 @@ pub struct Cli {
     /// Most connections open at once; further ones wait.
     #[arg(long, default_value_t = 4096, value_name = "N")]
     max_connections: usize,
+
+    /// Cap the stored messages at about this many bytes: past it, the
+    /// oldest beyond each chat's 100 most recent are forgotten (no cap by
+    /// default).
+    #[arg(long, value_name = "BYTES")]
+    max_message_bytes: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -200,6 +206,9 @@ fn configure(cli: &Cli) -> Result<Config, String> {
         builder = builder.admin_token(token.clone());
     }
     builder = builder.admin_insecure(cli.admin_insecure);
+    if let Some(bytes) = cli.max_message_bytes {
+        builder = builder.max_message_bytes(bytes);
+    }
     if let Some(ms) = cli.sse_retry {
         builder = builder.sse_retry(Duration::from_millis(ms));
     }

@@ -41,8 +41,9 @@ pub enum Replay {
     None,
 }
 
-/// Frames up to this size are sent as one copied chunk; larger ones as the
-/// `id:` line and the message's shared bytes, uncopied.
+/// Frames whose `data:` part is up to this size are sent as one copied
+/// chunk; larger ones as the `id:` line and the message's shared bytes,
+/// uncopied.
 const COPIED_FRAME: usize = 4 * 1024;
 
 /// What one delivery costs in the log beyond its frame (the entry itself).
@@ -64,13 +65,16 @@ impl Delivery {
     /// message's shared `data:` bytes (a 1 MiB message replayed to many
     /// subscribers is never copied for them).
     pub(crate) fn frame(&self) -> (Bytes, Option<Bytes>) {
-        let id_line = format!("id: {}\n", self.id);
+        use std::fmt::Write;
         let data = self.message.sse_data();
-        if id_line.len() + data.len() > COPIED_FRAME {
-            return (Bytes::from(id_line), Some(data.clone()));
+        let large = data.len() > COPIED_FRAME;
+        // `id: ` and up to 20 digits and `\n`.
+        let mut out = BytesMut::with_capacity(25 + if large { 0 } else { data.len() });
+        // Writing into a `BytesMut` cannot fail.
+        let _ = write!(out, "id: {}\n", self.id);
+        if large {
+            return (out.freeze(), Some(data.clone()));
         }
-        let mut out = BytesMut::with_capacity(id_line.len() + data.len());
-        out.extend_from_slice(id_line.as_bytes());
         out.extend_from_slice(data);
         (out.freeze(), None)
     }

@@ -71,7 +71,7 @@ impl Delivery {
         // `id: ` and up to 20 digits and `\n`.
         let mut out = BytesMut::with_capacity(25 + if large { 0 } else { data.len() });
         // Writing into a `BytesMut` cannot fail.
-        let _ = write!(out, "id: {}\n", self.id);
+        let _ = writeln!(out, "id: {}", self.id);
         if large {
             return (out.freeze(), Some(data.clone()));
         }

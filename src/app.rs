@@ -201,7 +201,9 @@ impl App {
         let draw = bot::draw(self.chaos.seed(), committed.period, n, &self.bot_delay);
         let delay = self.ticker.scale(draw.delay);
         let period = committed.period;
-        let user_message = committed.message.message.clone();
+        // The stored message, shared: its text is read back when the bot
+        // answers, not copied for the seconds it waits.
+        let user_message = Arc::clone(&committed.message);
         let weak: Weak<App> = Arc::downgrade(self);
         let mut lifecycle = self.lifecycle();
         let mut hurry = self.activity.hurry();
@@ -217,7 +219,7 @@ impl App {
             let Some(chat) = app.store.chat(&user_message.chat_id) else {
                 return;
             };
-            let Some(text) = app.bot.answer(&chat, &user_message, draw.line) else {
+            let Some(text) = app.bot.answer(&chat, &user_message.message(), draw.line) else {
                 return;
             };
             app.publish_other(
@@ -237,18 +239,16 @@ impl App {
     /// Stores and publishes a message that is not a client POST.
     fn publish_other(&self, kind: EntryKind, new: NewMessage) -> Option<Arc<StoredMessage>> {
         let mut published = None;
+        let key = new.key.clone();
         let committed = self.store.insert(new, |msg| {
-            let copies = self
-                .chaos
-                .copies_for(msg.message.idempotency_key.as_bytes());
+            let copies = self.chaos.copies_for(key.as_bytes());
             published = Some((copies, self.events.publish(msg, copies.count)));
         })?;
         if let Some((copies, event_ids)) = published {
-            let m = &committed.message.message;
             self.chaos.journal_publish(Published {
                 kind,
-                key: m.idempotency_key.clone(),
-                message_id: m.id,
+                key,
+                message_id: committed.message.id,
                 copies,
                 event_ids,
             });
@@ -278,7 +278,7 @@ impl App {
                 period: None,
             },
         )
-        .map(|m| m.message.clone())
+        .map(|m| m.message())
     }
 
     /// Queues `fault` for the next `count` requests on `route` (a

@@ -41,26 +41,49 @@ pub enum Replay {
     None,
 }
 
-/// One delivery of a message on the stream.
+/// Frames whose `data:` part is up to this size are sent as one copied
+/// chunk; larger ones as the `id:` line and the message's shared bytes,
+/// uncopied.
+const COPIED_FRAME: usize = 4 * 1024;
+
+/// What one delivery costs in the log beyond its frame (the entry itself).
+const DELIVERY_OVERHEAD: usize = std::mem::size_of::<Delivery>();
+
+/// One delivery of a message on the stream: its id and the stored message
+/// (copies share it; the frame is assembled when sent).
 #[derive(Debug, Clone)]
 pub(crate) struct Delivery {
     pub(crate) id: u64,
     /// 0 for a message's first delivery, 1.. for its chaos copies.
     pub(crate) copy: u32,
     pub(crate) message: Arc<StoredMessage>,
-    /// `id: N\ndata: {json}\n\n`
-    pub(crate) frame: Bytes,
 }
 
-/// The SSE frame of one delivery, exactly as the reference writes it.
-fn frame(id: u64, json: &[u8]) -> Bytes {
-    let mut out = BytesMut::with_capacity(json.len() + 32);
-    out.extend_from_slice(b"id: ");
-    out.extend_from_slice(id.to_string().as_bytes());
-    out.extend_from_slice(b"\ndata: ");
-    out.extend_from_slice(json);
-    out.extend_from_slice(b"\n\n");
-    out.freeze()
+impl Delivery {
+    /// The SSE frame, `id: N\ndata: {json}\n\n`, exactly as the reference
+    /// writes it: one chunk when small, else the `id:` line and the
+    /// message's shared `data:` bytes (a 1 MiB message replayed to many
+    /// subscribers is never copied for them).
+    pub(crate) fn frame(&self) -> (Bytes, Option<Bytes>) {
+        use std::fmt::Write;
+        let data = self.message.sse_data();
+        let large = data.len() > COPIED_FRAME;
+        // `id: ` and up to 20 digits and `\n`.
+        let mut out = BytesMut::with_capacity(25 + if large { 0 } else { data.len() });
+        // Writing into a `BytesMut` cannot fail.
+        let _ = writeln!(out, "id: {}", self.id);
+        if large {
+            return (out.freeze(), Some(data.clone()));
+        }
+        out.extend_from_slice(data);
+        (out.freeze(), None)
+    }
+
+    /// What it costs in the log's byte budget: the frame a replay sends
+    /// (copies count each time, although they share their bytes).
+    fn cost(&self) -> usize {
+        self.message.sse_data().len() + DELIVERY_OVERHEAD
+    }
 }
 
 #[derive(Debug)]
@@ -72,11 +95,28 @@ struct Log {
     next_id: u64,
     period: u64,
     capacity: usize,
+    /// What the entries cost ([`Delivery::cost`]) and the budget for it.
+    bytes: usize,
+    byte_budget: usize,
 }
 
 impl Log {
     fn head(&self) -> u64 {
         self.first_pos + self.entries.len() as u64
+    }
+
+    /// Drops the oldest deliveries past the count or the byte budget,
+    /// keeping at least the newest.
+    fn drop_oldest(&mut self) {
+        while self.entries.len() > self.capacity
+            || (self.bytes > self.byte_budget && self.entries.len() > 1)
+        {
+            let Some(old) = self.entries.pop_front() else {
+                break;
+            };
+            self.bytes -= old.cost();
+            self.first_pos += 1;
+        }
     }
 }
 
@@ -144,12 +184,21 @@ impl EventHub {
                 next_id: 0,
                 period: 0,
                 capacity: capacity.max(1),
+                bytes: 0,
+                byte_budget: usize::MAX,
             }),
             changes: watch::channel(0).0,
             duplicate_ids,
             lag_limit: lag_limit.max(1) as u64,
             subscribers: AtomicUsize::new(0),
         }
+    }
+
+    /// Bounds the log in bytes too ([`Delivery::cost`]): past the budget,
+    /// the oldest deliveries are dropped (the newest is always kept).
+    pub(crate) fn with_byte_budget(self, bytes: usize) -> Self {
+        crate::sync::write(&self.log).byte_budget = bytes;
+        self
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Log> {
@@ -174,18 +223,16 @@ impl EventHub {
                         log.next_id - 1
                     }
                 };
-                if log.entries.len() == log.capacity {
-                    log.entries.pop_front();
-                    log.first_pos += 1;
-                }
-                log.entries.push_back(Delivery {
+                let delivery = Delivery {
                     id,
                     copy,
                     message: Arc::clone(message),
-                    frame: frame(id, &message.json),
-                });
+                };
+                log.bytes += delivery.cost();
+                log.entries.push_back(delivery);
                 ids.push(id);
             }
+            log.drop_oldest();
         }
         self.changes.send_modify(|v| *v += 1);
         ids
@@ -243,6 +290,7 @@ impl EventHub {
             let mut log = self.write();
             let head = log.head();
             log.entries.clear();
+            log.bytes = 0;
             log.first_pos = head;
             log.next_id = 0;
             log.period += 1;
@@ -274,18 +322,25 @@ mod tests {
     use super::*;
     use crate::model::{Author, ChatId, Message, MessageId};
 
+    fn msg_of(n: u64, text: String) -> Arc<StoredMessage> {
+        Arc::new(StoredMessage::new(&Message {
+            id: MessageId::number(n),
+            chat_id: ChatId::number(1),
+            author: Author::Bot,
+            text,
+            sent_at: chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap(),
+            idempotency_key: format!("k{n}"),
+        }))
+    }
+
     fn msg(n: u64) -> Arc<StoredMessage> {
-        Arc::new(StoredMessage {
-            message: Message {
-                id: MessageId::number(n),
-                chat_id: ChatId::number(1),
-                author: Author::Bot,
-                text: String::new(),
-                sent_at: chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap(),
-                idempotency_key: String::new(),
-            },
-            json: Bytes::from(format!("{{\"n\":{n}}}")),
-        })
+        msg_of(n, String::new())
+    }
+
+    /// A delivery's frame in one piece.
+    fn whole(d: &Delivery) -> Vec<u8> {
+        let (head, rest) = d.frame();
+        [&head[..], rest.as_deref().unwrap_or_default()].concat()
     }
 
     fn ids(r: Read) -> Vec<u64> {
@@ -299,11 +354,21 @@ mod tests {
     fn frames_are_the_references_and_ids_start_at_zero() {
         let hub = EventHub::new(10, 10, DuplicateIds::New);
         assert_eq!(hub.publish(&msg(1), 2), vec![0, 1]);
+        let big = msg_of(2, "x".repeat(COPIED_FRAME));
+        hub.publish(&big, 1);
         let mut c = hub.cursor(Start::All);
-        match hub.read(&mut c, 1) {
-            Read::Deliveries(d) => assert_eq!(&d[0].frame[..], b"id: 0\ndata: {\"n\":1}\n\n"),
-            other => panic!("{other:?}"),
-        }
+        let Read::Deliveries(d) = hub.read(&mut c, 3) else {
+            panic!("deliveries expected");
+        };
+        let json = r#"{"id":1,"chat_id":1,"author":"bot","text":"","sent_at":"2026-01-01T00:00:00Z","idempotency_key":"k1"}"#;
+        assert_eq!(whole(&d[0]), format!("id: 0\ndata: {json}\n\n").as_bytes());
+        assert_eq!(whole(&d[1]), format!("id: 1\ndata: {json}\n\n").as_bytes());
+        assert!(d[0].frame().1.is_none(), "a small frame is one chunk");
+        // A large frame's data is the stored message's bytes, not a copy.
+        let (head, data) = d[2].frame();
+        assert_eq!(&head[..], b"id: 2\n");
+        assert_eq!(data.map(|b| b.as_ptr()), Some(big.sse_data().as_ptr()));
+        assert!(whole(&d[2]).ends_with(b"\"idempotency_key\":\"k2\"}\n\n"));
     }
 
     #[test]
@@ -332,6 +397,40 @@ mod tests {
         assert!(matches!(hub.read(&mut live, 100), Read::Pending));
         hub.publish(&msg(9), 1);
         assert_eq!(ids(hub.read(&mut live, 100)), vec![5]);
+    }
+
+    #[test]
+    fn the_log_stays_under_its_byte_budget_and_resumes_at_the_oldest_held() {
+        let big = |n| msg_of(n, "x".repeat(10_000));
+        let cost = Delivery {
+            id: 0,
+            copy: 0,
+            message: big(0),
+        }
+        .cost();
+        let hub = EventHub::new(1_000, 1_000, DuplicateIds::New).with_byte_budget(3 * cost);
+        let mut early = hub.cursor(Start::All);
+        for n in 0..10 {
+            hub.publish(&big(n), 2);
+            assert!(hub.read_log().bytes <= 3 * cost);
+        }
+        assert_eq!(hub.len(), 3);
+        // Resuming from a dropped id gets the oldest held; so does a replay.
+        assert_eq!(
+            ids(hub.read(&mut hub.cursor(Start::From(0)), 10)),
+            vec![17, 18, 19]
+        );
+        assert_eq!(
+            ids(hub.read(&mut hub.cursor(Start::All), 10)),
+            vec![17, 18, 19]
+        );
+        // A reader left on a dropped delivery is cut.
+        assert!(matches!(hub.read(&mut early, 10), Read::Lagged));
+        // One delivery over the whole budget is still held (the newest).
+        let tiny = EventHub::new(10, 10, DuplicateIds::New).with_byte_budget(1);
+        tiny.publish(&big(1), 1);
+        tiny.publish(&big(2), 1);
+        assert_eq!(ids(tiny.read(&mut tiny.cursor(Start::All), 10)), vec![1]);
     }
 
     #[test]

@@ -227,6 +227,101 @@ fn serialize_go_time<S: Serializer>(t: &DateTime<FixedOffset>, s: S) -> Result<S
     s.serialize_str(&wire::format_rfc3339_nano(t))
 }
 
+/// A message as the server holds it: its wire JSON, rendered once and
+/// shared (by reference count) by the chat's history, the event log, the
+/// SSE stream and the POST answer, plus the fields the server reads without
+/// parsing. The text and the key are kept only inside the JSON: a stored
+/// message costs its wire size plus [`StoredMessage::OVERHEAD`].
+#[derive(Debug)]
+pub(crate) struct StoredMessage {
+    pub(crate) id: MessageId,
+    pub(crate) chat_id: ChatId,
+    pub(crate) author: Author,
+    pub(crate) sent_at: DateTime<FixedOffset>,
+    /// `data: {json}\n\n`: the SSE data line and its blank line, whose
+    /// middle is the wire JSON and whose middle plus one `\n` is the POST
+    /// answer's body.
+    sse: bytes::Bytes,
+}
+
+/// What precedes the JSON in [`StoredMessage::sse`].
+const DATA: &[u8] = b"data: ";
+
+/// The two strings of a message that live only in its JSON.
+#[derive(Deserialize)]
+struct Strings {
+    text: String,
+    idempotency_key: String,
+}
+
+impl StoredMessage {
+    /// What a stored message costs beyond its wire bytes: this struct, its
+    /// `Arc`'s counts, the shared buffer's header and its slot in a history.
+    pub(crate) const OVERHEAD: usize = std::mem::size_of::<StoredMessage>()
+        + 2 * std::mem::size_of::<usize>()
+        + 4 * std::mem::size_of::<usize>()
+        + std::mem::size_of::<usize>();
+
+    /// Renders `m` once, into one buffer of exactly its size.
+    pub(crate) fn new(m: &Message) -> Self {
+        let json = wire::message_json(m);
+        let mut sse = Vec::with_capacity(DATA.len() + json.len() + 2);
+        sse.extend_from_slice(DATA);
+        sse.extend_from_slice(&json);
+        sse.extend_from_slice(b"\n\n");
+        StoredMessage {
+            id: m.id,
+            chat_id: m.chat_id,
+            author: m.author,
+            sent_at: m.sent_at,
+            sse: sse.into(),
+        }
+    }
+
+    /// The wire JSON (no trailing newline), sharing the stored bytes.
+    pub(crate) fn json(&self) -> bytes::Bytes {
+        self.sse.slice(DATA.len()..self.sse.len() - 2)
+    }
+
+    /// The POST answer's body: the JSON and Go's `\n`, sharing the stored
+    /// bytes.
+    pub(crate) fn body(&self) -> bytes::Bytes {
+        self.sse.slice(DATA.len()..self.sse.len() - 1)
+    }
+
+    /// `data: {json}\n\n`, what follows an event's `id:` line.
+    pub(crate) fn sse_data(&self) -> &bytes::Bytes {
+        &self.sse
+    }
+
+    /// The bytes this message holds, overhead included.
+    pub(crate) fn cost(&self) -> usize {
+        self.sse.len() + Self::OVERHEAD
+    }
+
+    /// The public [`Message`], its text and key read back from the JSON
+    /// (what a client reads: the key as displayed).
+    pub(crate) fn message(&self) -> Message {
+        // The JSON is this crate's own rendering of two `String`s: it
+        // always reads back; empty strings are the harmless fallback.
+        let Strings {
+            text,
+            idempotency_key,
+        } = serde_json::from_slice(&self.json()).unwrap_or(Strings {
+            text: String::new(),
+            idempotency_key: String::new(),
+        });
+        Message {
+            id: self.id,
+            chat_id: self.chat_id,
+            author: self.author,
+            text,
+            sent_at: self.sent_at,
+            idempotency_key,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

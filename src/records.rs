@@ -91,17 +91,74 @@ pub struct RecordedRequest {
     pub journal_seq: Option<u64>,
 }
 
+impl RecordedRequest {
+    /// The bytes this record holds: the struct and its strings.
+    fn cost(&self) -> usize {
+        let h = &self.headers;
+        let optional = [
+            &self.query,
+            &h.content_type,
+            &h.idempotency_key,
+            &h.last_event_id,
+            &h.accept,
+            &h.origin,
+            &h.user_agent,
+        ];
+        std::mem::size_of::<RecordedRequest>()
+            + self.method.len()
+            + self.path.len()
+            + self.body.len()
+            + optional
+                .iter()
+                .map(|s| s.as_ref().map_or(0, String::len))
+                .sum::<usize>()
+    }
+}
+
+/// The held records, their next number and what they cost.
+#[derive(Debug)]
+struct Held {
+    ring: Ring<RecordedRequest>,
+    seq: u64,
+    bytes: usize,
+    byte_budget: usize,
+}
+
+impl Held {
+    /// Forgets the oldest records past the byte budget (the newest stays);
+    /// returns them, to be freed outside the lock.
+    fn over_budget(&mut self) -> Vec<RecordedRequest> {
+        let mut evicted = Vec::new();
+        while self.bytes > self.byte_budget && self.ring.len() > 1 {
+            let Some(old) = self.ring.pop_front() else {
+                break;
+            };
+            self.bytes -= old.cost();
+            evicted.push(old);
+        }
+        evicted
+    }
+}
+
 /// The records of one server.
 #[derive(Debug)]
 pub(crate) struct Records {
-    ring: Mutex<(Ring<RecordedRequest>, u64)>,
+    held: Mutex<Held>,
     changes: watch::Sender<u64>,
 }
 
 impl Records {
-    pub(crate) fn new(capacity: usize) -> Self {
+    /// Records holding at most `capacity` requests and `byte_budget` bytes
+    /// of them ([`RecordedRequest`] and its strings), the oldest forgotten
+    /// first.
+    pub(crate) fn new(capacity: usize, byte_budget: usize) -> Self {
         Records {
-            ring: Mutex::new((Ring::new(capacity), 0)),
+            held: Mutex::new(Held {
+                ring: Ring::new(capacity),
+                seq: 0,
+                bytes: 0,
+                byte_budget,
+            }),
             changes: watch::channel(0).0,
         }
     }
@@ -109,10 +166,18 @@ impl Records {
     /// Records a request; returns its sequence number.
     pub(crate) fn push(&self, mut req: RecordedRequest) -> u64 {
         let (seq, evicted) = {
-            let mut guard = lock(&self.ring);
-            guard.1 += 1;
-            req.seq = guard.1;
-            (guard.1, guard.0.push(req))
+            let mut held = lock(&self.held);
+            held.seq += 1;
+            req.seq = held.seq;
+            held.bytes += req.cost();
+            // The oldest, past the count (or the new one, at capacity 0).
+            let dropped = held.ring.push(req);
+            if let Some(d) = &dropped {
+                held.bytes -= d.cost();
+            }
+            let mut evicted = held.over_budget();
+            evicted.extend(dropped);
+            (held.seq, evicted)
         };
         // Freed outside the lock.
         drop(evicted);
@@ -122,14 +187,27 @@ impl Records {
 
     /// Updates record `seq` in place, if still held.
     pub(crate) fn update(&self, seq: u64, f: impl FnOnce(&mut RecordedRequest)) {
-        {
-            let mut guard = lock(&self.ring);
-            let found = guard.0.iter_mut().rev().find(|r| r.seq == seq);
-            if let Some(r) = found {
+        let evicted = {
+            let mut held = lock(&self.held);
+            let found = held.ring.iter_mut().rev().find(|r| r.seq == seq);
+            let grown = found.map(|r| {
+                let before = r.cost();
                 f(r);
+                (before, r.cost())
+            });
+            if let Some((before, after)) = grown {
+                held.bytes = held.bytes - before + after;
             }
-        }
+            held.over_budget()
+        };
+        drop(evicted);
         self.changed();
+    }
+
+    /// What the held records cost, in bytes.
+    #[cfg(test)]
+    pub(crate) fn bytes(&self) -> usize {
+        lock(&self.held).bytes
     }
 
     /// Wakes the waits, if any wait (a notification per request costs a
@@ -141,7 +219,7 @@ impl Records {
     }
 
     pub(crate) fn all(&self) -> Vec<RecordedRequest> {
-        lock(&self.ring).0.iter().cloned().collect()
+        lock(&self.held).ring.iter().cloned().collect()
     }
 
     /// A receiver that changes whenever a record is added or updated.
@@ -150,8 +228,63 @@ impl Records {
     }
 
     pub(crate) fn clear(&self) {
-        let mut guard = lock(&self.ring);
-        guard.0.clear();
-        guard.1 = 0;
+        let mut held = lock(&self.held);
+        held.ring.clear();
+        held.seq = 0;
+        held.bytes = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(body: usize, header: usize) -> RecordedRequest {
+        RecordedRequest {
+            seq: 0,
+            route: None,
+            method: "POST".into(),
+            path: "/chats/x/messages".into(),
+            query: None,
+            headers: RecordedHeaders {
+                idempotency_key: Some("k".repeat(header)),
+                ..RecordedHeaders::default()
+            },
+            body: "b".repeat(body),
+            status: None,
+            fault: None,
+            received_at: DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap(),
+            since_start: Duration::ZERO,
+            journal_seq: None,
+        }
+    }
+
+    #[test]
+    fn the_records_stay_under_their_byte_budget() {
+        let budget = 64 * 1024;
+        let records = Records::new(1_000, budget);
+        for _ in 0..100 {
+            records.push(record(RECORDED_BODY_BYTES, RECORDED_TEXT_BYTES));
+            assert!(records.bytes() <= budget, "{}", records.bytes());
+        }
+        let held = records.all();
+        assert!(held.len() < 100 && held.len() > 5, "{}", held.len());
+        // The newest are kept, and the count matches what they cost.
+        assert_eq!(held.last().map(|r| r.seq), Some(100));
+        assert_eq!(
+            records.bytes(),
+            held.iter().map(|r| r.cost()).sum::<usize>()
+        );
+        // A record that grows in place is counted, and the oldest make room.
+        let last = held.last().map_or(0, |r| r.seq);
+        records.update(last, |r| r.body = "b".repeat(budget));
+        assert_eq!(records.all().len(), 1, "only the newest is kept");
+        assert_eq!(records.bytes(), records.all()[0].cost());
+        records.clear();
+        assert_eq!(records.bytes(), 0);
+        // At capacity 0 nothing is held, nothing counted.
+        let none = Records::new(0, budget);
+        none.push(record(10, 10));
+        assert_eq!((none.all().len(), none.bytes()), (0, 0));
     }
 }

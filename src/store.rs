@@ -20,12 +20,12 @@ use crate::wire;
 /// How many messages `GET /chats/{id}/messages` returns: the most recent.
 pub(crate) const HISTORY_LIMIT: usize = 100;
 
-/// A stored message with its wire JSON (no trailing newline).
-#[derive(Debug)]
-pub(crate) struct StoredMessage {
-    pub(crate) message: Message,
-    pub(crate) json: Bytes,
-}
+pub(crate) use crate::model::StoredMessage;
+
+/// What one remembered key costs beyond its bytes (it is held twice: in
+/// the table and in its order; this is the two string headers, the record
+/// and the hash slot).
+const KEY_OVERHEAD: usize = 96;
 
 /// Limits and rendering options of a [`Store`].
 #[derive(Debug, Clone)]
@@ -33,6 +33,11 @@ pub(crate) struct StoreConfig {
     pub(crate) seed: u64,
     pub(crate) id_style: IdStyle,
     pub(crate) key_capacity: usize,
+    /// The key table's budget in bytes (the newest key is always kept).
+    pub(crate) key_bytes: usize,
+    /// The stored messages' budget in bytes, if any: past it, the oldest
+    /// messages beyond each chat's newest [`HISTORY_LIMIT`] are forgotten.
+    pub(crate) message_bytes: Option<usize>,
 }
 
 /// Why a chat id from a path was refused; `Display` is the reference's text.
@@ -134,11 +139,13 @@ struct KeyRecord {
 }
 
 /// Idempotency keys (their raw bytes), forgotten oldest first past the
-/// capacity.
+/// capacity or the byte budget.
 #[derive(Debug, Default)]
 struct KeyTable {
     records: HashMap<Box<[u8]>, KeyRecord>,
     order: VecDeque<Box<[u8]>>,
+    /// What the keys held cost, by [`key_cost`].
+    bytes: usize,
 }
 
 #[derive(Debug)]
@@ -146,7 +153,7 @@ struct ChatState {
     chat: Chat,
     /// The chat's wire JSON, rendered once.
     json: Bytes,
-    messages: Vec<Arc<StoredMessage>>,
+    messages: VecDeque<Arc<StoredMessage>>,
 }
 
 #[derive(Debug, Default)]
@@ -155,6 +162,11 @@ struct Inner {
     chats: Vec<ChatState>,
     index: HashMap<ChatId, usize>,
     keys: KeyTable,
+    /// What the held messages cost ([`StoredMessage::cost`]).
+    message_bytes: usize,
+    /// With a message budget: the chat (index) of each message that left
+    /// its chat's newest [`HISTORY_LIMIT`], in the order they left.
+    beyond_history: VecDeque<usize>,
     user_messages: u64,
     next_number: u64,
     chat_reads: u64,
@@ -217,7 +229,7 @@ impl Store {
                     key,
                 );
                 let message = Message { sent_at, ..message };
-                push(&mut inner, chat, message);
+                self.push(&mut inner, chat, &message);
                 n += 1;
             }
         }
@@ -243,7 +255,7 @@ impl Store {
         inner.chats.push(ChatState {
             json: Bytes::from(wire::chat_json(&chat)),
             chat,
-            messages: Vec::new(),
+            messages: VecDeque::new(),
         });
         id
     }
@@ -280,6 +292,27 @@ impl Store {
             sent_at: self.ticker.now(),
             idempotency_key,
         }
+    }
+
+    /// Stores `message` in its chat, rendered once; with a message budget,
+    /// then forgets the oldest messages beyond each chat's newest
+    /// [`HISTORY_LIMIT`] while over it.
+    fn push(&self, inner: &mut Inner, chat: ChatId, message: &Message) -> Arc<StoredMessage> {
+        let stored = Arc::new(StoredMessage::new(message));
+        let Some(&i) = inner.index.get(&chat) else {
+            return stored;
+        };
+        let messages = &mut inner.chats[i].messages;
+        messages.push_back(Arc::clone(&stored));
+        let held = messages.len();
+        inner.message_bytes += stored.cost();
+        if let Some(budget) = self.config.message_bytes {
+            if held > HISTORY_LIMIT {
+                inner.beyond_history.push_back(i);
+            }
+            forget_beyond_history(inner, budget);
+        }
+        stored
     }
 
     /// Adds a chat with no messages.
@@ -345,26 +378,39 @@ impl Store {
         let i = self.resolve(&inner, raw_chat)?;
         let messages = &inner.chats[i].messages;
         let start = messages.len().saturating_sub(HISTORY_LIMIT);
-        Ok(json_array(messages[start..].iter().map(|m| m.json.clone())))
+        Ok(json_array(messages.range(start..).map(|m| m.json())))
     }
 
-    /// Every message of a chat, oldest first.
+    /// Every message of a chat still held, oldest first.
     pub(crate) fn messages(&self, chat: &ChatId) -> Option<Vec<Message>> {
-        let inner = lock(&self.inner);
-        let i = *inner.index.get(chat)?;
-        Some(
-            inner.chats[i]
-                .messages
-                .iter()
-                .map(|m| m.message.clone())
-                .collect(),
-        )
+        let held: Vec<Arc<StoredMessage>> = {
+            let inner = lock(&self.inner);
+            let i = *inner.index.get(chat)?;
+            inner.chats[i].messages.iter().cloned().collect()
+        };
+        // Read back outside the lock: POSTs do not wait for it.
+        Some(held.iter().map(|m| m.message()).collect())
     }
 
     /// The chat with this id.
     pub(crate) fn chat(&self, chat: &ChatId) -> Option<Chat> {
         let inner = lock(&self.inner);
         inner.index.get(chat).map(|&i| inner.chats[i].chat.clone())
+    }
+
+    /// The messages a chat holds, shared (for tests of the sharing).
+    #[cfg(test)]
+    pub(crate) fn held(&self, chat: &ChatId) -> Vec<Arc<StoredMessage>> {
+        let inner = lock(&self.inner);
+        let i = inner.index[chat];
+        inner.chats[i].messages.iter().cloned().collect()
+    }
+
+    /// What the key table holds: keys and their cost.
+    #[cfg(test)]
+    pub(crate) fn key_bytes(&self) -> (usize, usize) {
+        let inner = lock(&self.inner);
+        (inner.keys.order.len(), inner.keys.bytes)
     }
 
     /// Whether a POST with `key` gets as far as reading its body (the key
@@ -416,11 +462,12 @@ impl Store {
             // Shown as Go's encoder shows it; compared by its bytes.
             wire::go_lossy(key).into_owned(),
         );
-        let stored = push(&mut inner, chat, message);
+        let stored = self.push(&mut inner, chat, &message);
+        drop(message);
         on_commit(&stored);
         remember_key(
             &mut inner.keys,
-            self.config.key_capacity,
+            (self.config.key_capacity, self.config.key_bytes),
             key,
             KeyRecord { chat, text_hash },
         );
@@ -462,7 +509,7 @@ impl Store {
         let message = self.message(
             &mut inner, new.source, new.chat, new.author, new.text, new.key,
         );
-        let stored = push(&mut inner, new.chat, message);
+        let stored = self.push(&mut inner, new.chat, &message);
         on_commit(&stored);
         Some(Committed {
             message: stored,
@@ -472,21 +519,36 @@ impl Store {
     }
 }
 
-fn push(inner: &mut Inner, chat: ChatId, message: Message) -> Arc<StoredMessage> {
-    let json = Bytes::from(wire::message_json(&message));
-    let stored = Arc::new(StoredMessage { message, json });
-    if let Some(&i) = inner.index.get(&chat) {
-        inner.chats[i].messages.push(Arc::clone(&stored));
+/// Forgets messages that left their chat's newest [`HISTORY_LIMIT`], in
+/// the order they left, until the messages cost at most `budget`.
+fn forget_beyond_history(inner: &mut Inner, budget: usize) {
+    while inner.message_bytes > budget {
+        let Some(i) = inner.beyond_history.pop_front() else {
+            break;
+        };
+        if let Some(old) = inner.chats[i].messages.pop_front() {
+            inner.message_bytes -= old.cost();
+        }
     }
-    stored
 }
 
-fn remember_key(keys: &mut KeyTable, capacity: usize, key: &[u8], record: KeyRecord) {
+/// What a remembered key costs: its bytes twice (map and order) and
+/// [`KEY_OVERHEAD`].
+fn key_cost(key: &[u8]) -> usize {
+    2 * key.len() + KEY_OVERHEAD
+}
+
+/// Remembers `key`, then forgets the oldest keys past the count or the byte
+/// budget (`limits`), keeping at least the newest.
+fn remember_key(keys: &mut KeyTable, limits: (usize, usize), key: &[u8], record: KeyRecord) {
+    let (capacity, budget) = limits;
     keys.records.insert(key.into(), record);
     keys.order.push_back(key.into());
-    while keys.order.len() > capacity.max(1) {
+    keys.bytes += key_cost(key);
+    while keys.order.len() > capacity.max(1) || (keys.bytes > budget && keys.order.len() > 1) {
         if let Some(old) = keys.order.pop_front() {
             keys.records.remove(&old);
+            keys.bytes -= key_cost(&old);
         }
     }
 }
@@ -510,3 +572,7 @@ pub(crate) fn json_array(items: impl Iterator<Item = Bytes>) -> Bytes {
     out.extend_from_slice(b"]\n");
     out.freeze()
 }
+
+#[cfg(test)]
+#[path = "store_tests.rs"]
+mod tests;

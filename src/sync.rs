@@ -50,6 +50,11 @@ impl<T> Ring<T> {
         evicted
     }
 
+    /// Takes the oldest item out.
+    pub(crate) fn pop_front(&mut self) -> Option<T> {
+        self.items.pop_front()
+    }
+
     pub(crate) fn iter(&self) -> impl DoubleEndedIterator<Item = &T> + ExactSizeIterator {
         self.items.iter()
     }

@@ -68,6 +68,9 @@ pub(crate) struct Published {
 
 /// How many non-calm decisions a run's recorded script keeps.
 const MAX_RECORDED: usize = 100_000;
+/// How many bytes of idempotency keys its duplicate counts keep: past
+/// them, as past [`MAX_RECORDED`], duplicates are no longer recorded.
+const MAX_RECORDED_KEY_BYTES: usize = 16 * 1024 * 1024;
 
 /// The chaos engine.
 #[derive(Debug)]
@@ -79,6 +82,9 @@ pub(crate) struct Chaos {
     script: Option<FaultScript>,
     /// The non-calm decisions made since start or reset.
     recorded: Mutex<FaultScript>,
+    /// The bytes of the keys in `recorded`'s duplicate counts (and of those
+    /// refused past [`MAX_RECORDED_KEY_BYTES`]).
+    recorded_key_bytes: AtomicUsize,
     counters: [AtomicU64; 4],
     /// How many 405s with two `Allow` lines have drawn their order.
     allow_draws: AtomicU64,
@@ -107,6 +113,7 @@ impl Chaos {
                 seed: Some(seed),
                 ..FaultScript::new()
             }),
+            recorded_key_bytes: AtomicUsize::new(0),
             counters: Default::default(),
             allow_draws: AtomicU64::new(0),
             forced: Mutex::new(Default::default()),
@@ -173,6 +180,7 @@ impl Chaos {
             seed: Some(self.seed),
             ..FaultScript::new()
         };
+        self.recorded_key_bytes.store(0, Ordering::SeqCst);
     }
 
     /// The non-calm decisions since start or reset, as a script.
@@ -348,7 +356,13 @@ impl Chaos {
     /// `(seed, key)` under the plan's `copies`.
     pub(crate) fn copies_for(&self, key: &[u8]) -> Copies {
         let copies = self.draw_copies(key);
-        if copies.count > 1 {
+        let fits = || {
+            let held = self
+                .recorded_key_bytes
+                .fetch_add(key.len(), Ordering::SeqCst);
+            held + key.len() <= MAX_RECORDED_KEY_BYTES
+        };
+        if copies.count > 1 && fits() {
             self.record(|s| {
                 s.copies.push(ScriptedCopies {
                     key: key.into(),

@@ -135,6 +135,12 @@ pub struct Cli {
     /// the longest is closed to admit a new one.
     #[arg(long, value_name = "N")]
     max_connections: Option<usize>,
+
+    /// Cap the stored messages at about this many bytes: past it, the
+    /// oldest beyond each chat's 100 most recent are forgotten (no cap by
+    /// default).
+    #[arg(long, value_name = "BYTES")]
+    max_message_bytes: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -212,6 +218,9 @@ fn configure(cli: &Cli, open_files: Option<u64>) -> Result<Config, String> {
         builder = builder.admin_token(token.clone());
     }
     builder = builder.admin_insecure(cli.admin_insecure);
+    if let Some(bytes) = cli.max_message_bytes {
+        builder = builder.max_message_bytes(bytes);
+    }
     if let Some(ms) = cli.sse_retry {
         builder = builder.sse_retry(Duration::from_millis(ms));
     }

@@ -232,3 +232,11 @@ fn plan_and_fixture_files_are_read() {
     assert!(configure(&cli, None).unwrap_err().contains("--fixtures"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_message_cap_is_off_unless_given() {
+    assert_eq!(parse(&[]).unwrap().max_message_bytes, None);
+    let cli = parse(&["--max-message-bytes", "1048576"]).unwrap();
+    assert_eq!(cli.max_message_bytes, Some(1_048_576));
+    assert!(parse(&["--max-message-bytes", "lots"]).is_err());
+}

@@ -115,12 +115,9 @@ fn post_message(
         PostOutcome::BadBody(e) => Answer::Error(StatusCode::BAD_REQUEST, e),
         PostOutcome::BadChat(e) => Answer::Error(StatusCode::BAD_REQUEST, e.to_string()),
         PostOutcome::Stored(c) => {
-            let mut json = Vec::with_capacity(c.message.json.len() + 1);
-            json.extend_from_slice(&c.message.json);
-            json.push(b'\n');
             return Handled {
-                answer: Answer::Json(Bytes::from(json)),
-                message_id: Some(c.message.message.id),
+                answer: Answer::Json(c.message.body()),
+                message_id: Some(c.message.id),
                 event_ids,
             };
         }

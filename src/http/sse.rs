@@ -132,6 +132,8 @@ struct State {
     changes: watch::Receiver<u64>,
     lifecycle: watch::Receiver<Lifecycle>,
     buffer: VecDeque<Delivery>,
+    /// The rest of a frame sent in two chunks (see [`Delivery::frame`]).
+    rest: Option<Bytes>,
     delivered: u64,
     decision: StreamDecision,
     ends_at: Option<Pin<Box<Sleep>>>,
@@ -164,6 +166,7 @@ impl State {
             changes,
             lifecycle,
             buffer: VecDeque::new(),
+            rest: None,
             delivered: 0,
             decision,
             ends_at: config
@@ -226,8 +229,8 @@ async fn next(mut st: State) -> Option<(Result<Bytes, Cut>, State)> {
     if st.done {
         return None;
     }
-    if let Some(retry) = st.retry.take() {
-        return Some((Ok(retry), st));
+    if let Some(chunk) = st.retry.take().or_else(|| st.rest.take()) {
+        return Some((Ok(chunk), st));
     }
     loop {
         if st.decision.cut_after == Some(st.delivered) {
@@ -246,7 +249,9 @@ async fn next(mut st: State) -> Option<(Result<Bytes, Cut>, State)> {
         if let Some(d) = st.buffer.pop_front() {
             st.delivered += 1;
             st.sent_frame();
-            return Some((Ok(d.frame), st));
+            let (head, rest) = d.frame();
+            st.rest = rest;
+            return Some((Ok(head), st));
         }
         match st.hub.read(&mut st.cursor, BATCH) {
             Read::Deliveries(batch) => st.buffer.extend(batch),

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
+use super::budgets::MemoryBudgets;
 use super::handle::{MockChatServer, SeedSource, Stopped};
 use super::transport::{self, Connections, Limits};
 use crate::app::{App, AppParts};
@@ -137,6 +138,8 @@ pub struct MockChatServerBuilder {
     header_timeout: Duration,
     deny_misuse: bool,
     script: Option<FaultScript>,
+    /// The byte budgets (options in [`budgets`](super::budgets)).
+    pub(super) memory: MemoryBudgets,
 }
 
 impl Default for MockChatServerBuilder {
@@ -170,6 +173,7 @@ impl Default for MockChatServerBuilder {
             header_timeout: Duration::from_secs(30),
             deny_misuse: false,
             script: None,
+            memory: MemoryBudgets::default(),
         }
     }
 }
@@ -502,14 +506,19 @@ impl MockChatServerBuilder {
             seed,
             id_style: self.id_style,
             key_capacity: self.key_capacity,
+            key_bytes: self.memory.keys,
+            message_bytes: self.memory.messages,
         };
         let app = App::new(AppParts {
             store: Store::new(store_config, Arc::clone(&ticker), &self.chats),
-            events: Arc::new(EventHub::new(
-                self.event_log_capacity,
-                self.subscriber_lag,
-                self.duplicate_ids,
-            )),
+            events: Arc::new(
+                EventHub::new(
+                    self.event_log_capacity,
+                    self.subscriber_lag,
+                    self.duplicate_ids,
+                )
+                .with_byte_budget(self.memory.event_log),
+            ),
             chaos: Chaos::new(
                 seed,
                 self.time_scale,
@@ -518,7 +527,7 @@ impl MockChatServerBuilder {
                 self.journal_capacity,
             ),
             ticker,
-            records: Records::new(self.request_log_capacity),
+            records: Records::new(self.request_log_capacity, self.memory.request_log),
             bot: self.bot,
             bot_delay: self.bot_delay,
             fixtures: self.chats,

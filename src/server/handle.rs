@@ -160,7 +160,9 @@ impl MockChatServer {
     }
 
     /// Every message of a chat, oldest first (empty if there is no such
-    /// chat). The wire returns the last 100 of these.
+    /// chat). The wire returns the last 100 of these. With
+    /// [`max_message_bytes`](MockChatServerBuilder::max_message_bytes),
+    /// the ones still held.
     pub fn messages(&self, chat: &ChatId) -> Vec<Message> {
         self.app.messages(chat).unwrap_or_default()
     }
@@ -291,7 +293,7 @@ impl MockChatServer {
                             ready = batch
                                 .into_iter()
                                 .filter(|d| d.copy == 0)
-                                .map(|d| d.message.message.clone())
+                                .map(|d| d.message.message())
                                 .rev()
                                 .collect();
                         }

@@ -1,6 +1,7 @@
 //! Starting, driving and stopping a server.
 //!
 //! - [`builder`]: [`MockChatServerBuilder`], its options and [`StartError`];
+//! - [`budgets`]: the builder's memory budgets, in bytes;
 //! - [`handle`]: [`MockChatServer`], the running server's handle, and
 //!   [`HandleError`];
 //! - [`report`]: what a failing test prints (seed, journal, rerun line);
@@ -8,6 +9,7 @@
 //! - [`transport`]: the accept loop (HTTP/1.1 only, bounded connections
 //!   that evict the idle at the cap, head deadlines) serving the HTTP layer.
 
+mod budgets;
 mod builder;
 mod handle;
 mod report;

@@ -54,10 +54,12 @@ pub(crate) fn own_names(ip: IpAddr, lan: Option<IpAddr>) -> Vec<String> {
         IpAddr::V4(v4) => v4.to_string(),
         IpAddr::V6(v6) => format!("[{v6}]"),
     };
-    if ip.is_unspecified() {
-        names.extend(lan.map(literal));
-    } else if !ip.is_loopback() {
-        names.push(literal(ip));
+    let own = if ip.is_unspecified() { lan } else { Some(ip) };
+    if let Some(name) = own.map(literal) {
+        // Another loopback address (127.0.0.2) is a name of its own.
+        if !names.contains(&name) {
+            names.push(name);
+        }
     }
     names
 }
@@ -123,7 +125,8 @@ fn split_host(host: &str) -> (String, Option<&str>) {
 fn guard(config: &AdminConfig, req: &Request) -> Result<(), Refused> {
     let forbidden = |why: &str| Err(Refused(StatusCode::FORBIDDEN, format!("admin API: {why}")));
     let host = match &req.authority {
-        Some(authority) => authority.as_str(),
+        // Go takes the host of `http://user@host/`, not the user.
+        Some(authority) => authority.rsplit('@').next().unwrap_or(""),
         None => req.header("host").unwrap_or(""),
     };
     let own = |name: &str| config.names.iter().any(|n| n == name);
@@ -316,6 +319,7 @@ mod tests {
             ["localhost", "127.0.0.1", "[::1]", "192.0.2.2"]
         );
         assert_eq!(own_names([0, 0, 0, 0].into(), None), loopback);
+        assert_eq!(own_names([127, 0, 0, 2].into(), None)[3], "127.0.0.2");
         let v6: IpAddr = "2001:db8::1".parse().unwrap();
         assert_eq!(own_names(v6, None)[3], "[2001:db8::1]");
     }

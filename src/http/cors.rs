@@ -44,7 +44,9 @@ const VARY_ORIGIN: HeaderValue = HeaderValue::from_static("Origin");
 const VARY_METHOD: HeaderValue = HeaderValue::from_static("Access-Control-Request-Method");
 const VARY_HEADERS: HeaderValue = HeaderValue::from_static("Access-Control-Request-Headers");
 
-/// Why a preflight was refused, for the client diagnostic.
+/// Why a preflight was refused, for the client diagnostic: what was asked,
+/// quoted (invalid UTF-8 as `\xNN`) and clipped to
+/// [`REFUSAL_TEXT_BYTES`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Refusal {
     /// The requested method is not one the options allow.
@@ -53,16 +55,29 @@ pub(crate) enum Refusal {
     Header(String),
 }
 
+/// How much of a refused method or header a diagnostic quotes.
+const REFUSAL_TEXT_BYTES: usize = 128;
+
+/// `raw`, quoted for a diagnostic and clipped.
+fn shown(raw: &[u8]) -> String {
+    let cut = raw.len() > REFUSAL_TEXT_BYTES;
+    let mut out = crate::key::quoted(&raw[..raw.len().min(REFUSAL_TEXT_BYTES)]);
+    if cut {
+        out.push('…');
+    }
+    out
+}
+
 impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Refusal::Method(m) => write!(
                 f,
-                "method {m:?} is not allowed (allowed: GET, POST, PUT, DELETE, OPTIONS)"
+                "method {m} is not allowed (allowed: GET, POST, PUT, DELETE, OPTIONS)"
             ),
             Refusal::Header(h) => write!(
                 f,
-                "request header {h:?} is not allowed (allowed: Accept, Authorization, \
+                "request header {h} is not allowed (allowed: Accept, Authorization, \
                  Content-Type, X-CSRF-Token, Idempotency-Key): drop it"
             ),
         }
@@ -94,19 +109,19 @@ pub(crate) fn preflight(method: &Method, headers: &HeaderMap) -> Option<Prefligh
     ];
     let refused = first(headers, &ORIGIN).and_then(|origin| {
         let Some(method) = allowed_method(requested.as_bytes()) else {
-            return Some(Refusal::Method(
-                String::from_utf8_lossy(requested.as_bytes()).into_owned(),
-            ));
+            return Some(Refusal::Method(shown(requested.as_bytes())));
         };
         let asked = headers
             .get(ACCESS_CONTROL_REQUEST_HEADERS)
             .map(|v| parse_header_list(v.as_bytes()))
             .unwrap_or_default();
+        // Compared in canonical case, as `areHeadersAllowed` compares them;
+        // echoed as parsed.
         if let Some(bad) = asked
             .iter()
-            .find(|h| !ALLOWED_HEADERS.contains(&h.as_str()))
+            .find(|h| !ALLOWED_HEADERS.contains(&canonical(h).as_str()))
         {
-            return Some(Refusal::Header(bad.clone()));
+            return Some(Refusal::Header(shown(bad.as_bytes())));
         }
         lines.push((ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone()));
         lines.push((
@@ -189,6 +204,24 @@ fn parse_header_list(list: &[u8]) -> Vec<String> {
     headers
 }
 
+/// Go's `CanonicalHeaderKey` of a name `parse_header_list` kept (only
+/// `[A-Za-z0-9._-]`, all valid in a header name): upper case at the start
+/// and after each `-`, lower case elsewhere.
+fn canonical(name: &str) -> String {
+    let mut upper = true;
+    name.chars()
+        .map(|c| {
+            let out = if upper {
+                c.to_ascii_uppercase()
+            } else {
+                c.to_ascii_lowercase()
+            };
+            upper = c == '-';
+            out
+        })
+        .collect()
+}
+
 /// Puts `lines` among a head's handler headers (those before `Date`),
 /// sorted by name as Go writes a handler's headers; the values of one name
 /// keep their order, and what follows `Date` stays where it is.
@@ -247,6 +280,24 @@ mod tests {
         for (raw, parsed) in cases {
             assert_eq!(parse_header_list(raw), parsed, "{raw:?}");
         }
+    }
+
+    #[test]
+    fn parsed_names_are_compared_in_canonical_case() {
+        // The parse keeps a lower-case letter after a byte it drops.
+        assert_eq!(parse_header_list(b";accept"), ["accept"]);
+        assert_eq!(canonical("accept"), "Accept");
+        assert_eq!(canonical("idempotency-key"), "Idempotency-Key");
+        assert_eq!(canonical("Content-type"), "Content-Type");
+        assert_eq!(canonical("X_y.z"), "X_y.z");
+    }
+
+    #[test]
+    fn refusals_are_quoted_and_clipped() {
+        assert_eq!(shown(b"PATCH"), "\"PATCH\"");
+        assert_eq!(shown(b"G\xe9T"), "\"G\\xe9T\"");
+        let long = shown(&[b'a'; 3000]);
+        assert!(long.len() < 140 && long.ends_with('…'), "{long}");
     }
 
     #[test]

@@ -39,6 +39,10 @@ use router::Target;
 pub(crate) use admin::AdminConfig;
 pub(crate) use request::has_token;
 
+/// How much of an `OPTIONS *` body Go reads before it closes the
+/// connection.
+const OPTIONS_BODY_LIMIT: usize = 4 << 10;
+
 /// The `tracing` target of the one line logged per request.
 pub(crate) const REQUEST_LOG_TARGET: &str = "mock_chat_server::request";
 
@@ -76,8 +80,9 @@ impl Http {
         let (parts, body) = req.into_parts();
         if parts.method == Method::OPTIONS && parts.uri == "*" {
             // Go's server answers this itself, ahead of the router and its
-            // logger.
-            return response::options_asterisk();
+            // logger, reading (and discarding) up to 4 KiB of body.
+            let read = request::read_body(&HeaderMap::new(), body, OPTIONS_BODY_LIMIT).await;
+            return response::options_asterisk(matches!(read, Body::TooLarge));
         }
         // A request target without a path (`CONNECT host:443`) routes as "/".
         let raw_path = match parts.uri.path() {

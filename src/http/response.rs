@@ -217,9 +217,17 @@ pub(crate) fn empty_ok() -> Response {
 }
 
 /// Go's own answer to `OPTIONS *`, given before any handler (so without
-/// CORS headers): 200, its handler's `Content-Length: 0`, then `Date`.
-pub(crate) fn options_asterisk() -> Response {
-    empty(StatusCode::OK, &[(CONTENT_LENGTH, length(0))], false)
+/// CORS headers): 200, its handler's `Content-Length: 0`, then `Date`; a
+/// body over the 4 KiB it reads closes the connection (`Connection: close`
+/// among the handler's headers, sorted first).
+pub(crate) fn options_asterisk(body_too_large: bool) -> Response {
+    let length = (CONTENT_LENGTH, length(0));
+    if body_too_large {
+        let close = (CONNECTION, HeaderValue::from_static("close"));
+        empty(StatusCode::OK, &[close, length], false)
+    } else {
+        empty(StatusCode::OK, &[length], false)
+    }
 }
 
 /// chi's 404.

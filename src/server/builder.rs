@@ -282,6 +282,14 @@ impl MockChatServerBuilder {
         self
     }
 
+    /// Does nothing: CORS is always on, as the reference sends it (every
+    /// public answer carries go-chi/cors's headers, and preflights are
+    /// answered). Kept so that older test suites still compile.
+    #[deprecated(note = "CORS is always on, as the reference sends it: remove this call")]
+    pub fn cors(self, _enabled: bool) -> Self {
+        self
+    }
+
     /// Requires `Authorization: Bearer <token>` on every admin request
     /// (default: no token). Bound beyond loopback, the token is what guards
     /// the admin API: any client on the network can send any `Host`.

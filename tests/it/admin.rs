@@ -261,3 +261,60 @@ async fn a_preset_name_replaces_the_plan() {
     let now: FaultPlan = get(&server, "/__admin/faults").await.json();
     assert_eq!(now, FaultPlan::hostile(), "a refused body changes nothing");
 }
+
+#[tokio::test]
+async fn userinfo_in_an_absolute_form_target_is_not_the_host() {
+    let server = admin().await;
+    let port = server.address().port();
+    let target = format!("http://localhost:{port}@evil.example/__admin/seed");
+    let r = admin_raw(&server, &target, &format!("localhost:{port}"), "").await;
+    assert_eq!(r.status, 403, "{}", r.text());
+}
+
+#[tokio::test]
+async fn another_loopback_address_is_a_name_of_its_own() {
+    let Ok(server) = MockChatServer::builder()
+        .bind(([127, 0, 0, 2], 0).into())
+        .admin_api(true)
+        .try_start()
+        .await
+    else {
+        eprintln!("skipped: 127.0.0.2 cannot be bound here");
+        return;
+    };
+    let host = server.address().to_string();
+    let r = admin_raw(&server, "/__admin/seed", &host, "").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+#[tokio::test]
+async fn beyond_loopback_with_a_token_the_origin_is_still_checked() {
+    let server = MockChatServer::builder()
+        .bind(([0, 0, 0, 0], 0).into())
+        .admin_api(true)
+        .admin_token("t")
+        .start()
+        .await;
+    let port = server.address().port();
+    let host = format!("laptop.local:{port}");
+    let token = "Authorization: Bearer t\r\n";
+    // The page's own origin, under a name only the network knows.
+    let same = format!("{token}Origin: http://{host}\r\n");
+    assert_eq!(
+        admin_raw(&server, "/__admin/seed", &host, &same)
+            .await
+            .status,
+        200
+    );
+    let foreign = format!("{token}Origin: http://evil.example\r\n");
+    assert_eq!(
+        admin_raw(&server, "/__admin/seed", &host, &foreign)
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        admin_raw(&server, "/__admin/seed", &host, "").await.status,
+        401
+    );
+}

@@ -172,8 +172,14 @@ async fn serve(
         // The test talking to its double: not recorded, never faulted.
         return with_date(admin::handle(app, admin, req)).into();
     }
-    let seq = record(app, req);
-    if let Some(preflight) = cors::preflight(&req.method, &req.headers) {
+    let preflight = cors::preflight(&req.method, &req.headers);
+    // A preflight is recorded with no route: no route answers it.
+    let route = match preflight {
+        Some(_) => None,
+        None => router::route_of(&req.method, &req.path),
+    };
+    let seq = record(app, req, route);
+    if let Some(preflight) = preflight {
         // Answered by the CORS layer before any route: never held,
         // delayed or faulted, and not counted in any route's sequence.
         if let Some(refused) = preflight.refused {
@@ -229,12 +235,12 @@ fn with_date(mut response: Response) -> Response {
     response
 }
 
-fn record(app: &App, req: &Request) -> u64 {
+fn record(app: &App, req: &Request, route: Option<crate::chaos::Route>) -> u64 {
     let body = req.body.recorded();
     let (received_at, since_start) = app.ticker().reading();
     app.records().push(RecordedRequest {
         seq: 0,
-        route: router::route_of(&req.method, &req.path),
+        route,
         method: clip(req.method.as_str()),
         path: clip(&req.path),
         query: req.query.as_deref().map(clip),

@@ -98,13 +98,17 @@ async fn preflights_are_never_held_delayed_or_faulted_and_never_count_for_a_rout
         .start()
         .await;
     let _gate = server.hold(Route::GetChats);
+    let _stream_gate = server.hold(Route::Events);
     let asked = format!("{ORIGIN}Access-Control-Request-Method: GET\r\n");
-    let head = heads(server.address(), preflight("/chats", &asked).as_bytes(), 1).await;
-    assert!(head.starts_with("HTTP/1.1 200 OK\n"), "{head}");
+    for path in ["/chats", "/events?stream=messages"] {
+        let head = heads(server.address(), preflight(path, &asked).as_bytes(), 1).await;
+        assert!(head.starts_with("HTTP/1.1 200 OK\n"), "{head}");
+    }
     assert!(server.journal().is_empty(), "no chaos decision drawn");
     assert!(server.requests(Route::GetChats).is_empty());
+    assert!(server.requests(Route::Events).is_empty());
     let all = server.received_requests();
-    assert_eq!(all.len(), 1, "recorded, with no route");
+    assert_eq!(all.len(), 2, "recorded, with no route");
     assert_eq!(
         (all[0].method.as_str(), all[0].route, all[0].status),
         ("OPTIONS", None, Some(200))

@@ -33,7 +33,7 @@ const POLL: Duration = Duration::from_millis(50);
 pub struct Browser {
     client: Client,
     // Dropped after `client`: kills chromedriver and the browser.
-    _driver: Driver,
+    driver: Driver,
 }
 
 impl Browser {
@@ -50,10 +50,12 @@ impl Browser {
             .capabilities(caps)
             .connect(&driver.url())
             .await?;
-        Ok(Browser {
-            client,
-            _driver: driver,
-        })
+        Ok(Browser { client, driver })
+    }
+
+    /// The driver running this session.
+    pub fn driver(&self) -> &Driver {
+        &self.driver
     }
 
     /// The WebDriver client, for anything the harness does not wrap.

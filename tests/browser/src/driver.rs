@@ -92,7 +92,9 @@ impl Driver {
             .arg("--port=0")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            // Not inherited: a driver that outlived the test would hold the
+            // test runner's output open.
+            .stderr(Stdio::null())
             .process_group(0)
             .kill_on_drop(true)
             .spawn()
@@ -110,13 +112,19 @@ impl Driver {
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
+
+    /// The id of the process group of the driver and its browsers (the
+    /// driver's pid), while it runs.
+    pub fn process_group(&self) -> Option<u32> {
+        self.child.id()
+    }
 }
 
 impl Drop for Driver {
     fn drop(&mut self) {
         // The group's id is the driver's pid (`process_group(0)`); the
         // browser and its helpers are in that group too.
-        if let Some(pid) = self.child.id() {
+        if let Some(pid) = self.process_group() {
             let _ = std::process::Command::new("kill")
                 .args(["-KILL", "--", &format!("-{pid}")])
                 .stderr(Stdio::null())

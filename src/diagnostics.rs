@@ -45,6 +45,11 @@ pub enum DiagnosticKind {
     /// More than 5 SSE connections within 1 s that no server end or cut
     /// explains.
     ReconnectStorm,
+    /// A CORS preflight asked for a method or request header the real
+    /// server does not allow: it answers without the grant, and the browser
+    /// blocks the request with nothing but "a CORS error". The message
+    /// names the method or header to drop.
+    PreflightRefused,
 }
 
 impl fmt::Display for DiagnosticKind {
@@ -56,6 +61,7 @@ impl fmt::Display for DiagnosticKind {
             DiagnosticKind::MissingIdempotencyKey => "missing Idempotency-Key",
             DiagnosticKind::ReconnectWithoutLastEventId => "reconnect without Last-Event-ID",
             DiagnosticKind::ReconnectStorm => "reconnect storm",
+            DiagnosticKind::PreflightRefused => "CORS preflight refused",
         };
         f.write_str(name)
     }
@@ -246,6 +252,25 @@ impl Diagnostics {
             format!(
                 "key {key:?} was already used for another message: the real server answers an \
                  empty 200 and this message is lost"
+            ),
+        );
+    }
+
+    /// A CORS preflight was refused for `what` (a sentence naming the
+    /// method or header).
+    pub(crate) fn preflight_refused(
+        &self,
+        what: &str,
+        at: DateTime<FixedOffset>,
+        request_seq: u64,
+    ) {
+        self.report(
+            DiagnosticKind::PreflightRefused,
+            at,
+            request_seq,
+            format!(
+                "CORS preflight refused: {what}; the real server withholds the grant and the \
+                 browser blocks the request"
             ),
         );
     }

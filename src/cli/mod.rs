@@ -9,7 +9,7 @@
 //! mock-chat-server                                  # localhost:3000, reference chaos
 //! mock-chat-server --chaos none --admin
 //! mock-chat-server --seed 42 --time-scale 0.1 --sse-retry 1000
-//! mock-chat-server --host 0.0.0.0 --fixtures examples/fixtures.json --cors
+//! mock-chat-server --host 0.0.0.0 --fixtures examples/fixtures.json
 //! ```
 //!
 //! `HTTP_HOST`, `PORT` and `MOCK_CHAT_SEED` supply defaults for `--host`,
@@ -60,7 +60,7 @@ use crate::{ChatFixture, FaultPlan, IdStyle, MockChatServer, MockChatServerBuild
     after_help = "Examples:\n  \
         mock-chat-server --chaos none --admin      calm, with the /__admin/ API for UI tests\n  \
         mock-chat-server --seed 42                 replay the faults of an earlier run\n  \
-        mock-chat-server --host 0.0.0.0 --cors     reachable from phones and browser apps\n  \
+        mock-chat-server --host 0.0.0.0            reachable from phones and browser apps\n  \
         mock-chat-server --fixtures FILE           your own chats and messages\n\n\
         --quiet (or RUST_LOG=warn) hides the per-request log lines."
 )]
@@ -106,8 +106,14 @@ pub struct Cli {
     #[arg(long, value_name = "T")]
     admin_token: Option<String>,
 
-    /// Answer CORS preflights and allow any origin on the public API (not /__admin/).
+    /// Allow --admin beyond loopback without a token (anyone who can reach
+    /// the address can then reset and drive the server).
     #[arg(long)]
+    admin_insecure: bool,
+
+    /// No longer needed: CORS is always on, as the reference sends it.
+    /// Accepted, so that older scripts keep working, and changes nothing.
+    #[arg(long, hide = true)]
     cors: bool,
 
     /// Start every SSE stream with `retry: MS` (scaled by --time-scale).
@@ -178,17 +184,22 @@ fn configure(cli: &Cli) -> Result<Config, String> {
         Ids::Number => IdStyle::Number,
         Ids::Uuid => IdStyle::Uuid,
     };
+    if cli.cors {
+        eprintln!(
+            "note: --cors is no longer needed: every answer carries the reference's CORS headers"
+        );
+    }
     let mut builder = MockChatServer::builder()
         .bind(addr)
         .faults(plan.clone())
         .time_scale(cli.time_scale)
         .admin_api(cli.admin)
-        .cors(cli.cors)
         .max_connections(cli.max_connections)
         .id_style(id_style);
     if let Some(token) = &cli.admin_token {
         builder = builder.admin_token(token.clone());
     }
+    builder = builder.admin_insecure(cli.admin_insecure);
     if let Some(ms) = cli.sse_retry {
         builder = builder.sse_retry(Duration::from_millis(ms));
     }
@@ -231,15 +242,6 @@ fn load_fixtures(path: &std::path::Path) -> Result<Vec<ChatFixture>, String> {
         std::fs::read_to_string(path).map_err(|e| format!("--fixtures {}: {e}", path.display()))?;
     serde_json::from_str(&text)
         .map_err(|e| format!("--fixtures {}: not a list of chats: {e}", path.display()))
-}
-
-/// This machine's address on the local network, if it has one: the source
-/// address of a route to a documentation address (no packet is sent).
-fn lan_ip() -> Option<IpAddr> {
-    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
-    socket.connect("192.0.2.1:9").ok()?;
-    let ip = socket.local_addr().ok()?.ip();
-    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
 }
 
 /// The start-up banner: URL, seed, plan and how to reach the server.
@@ -291,7 +293,7 @@ fn admin_lines(cli: &Cli, ip: IpAddr, url: &str) -> String {
         let guard = if cli.admin_token.is_some() {
             "token required"
         } else {
-            "add --admin-token"
+            "no token: --admin-insecure"
         };
         let host = if ip.is_unspecified() {
             "this machine".to_string()
@@ -308,7 +310,7 @@ fn admin_lines(cli: &Cli, ip: IpAddr, url: &str) -> String {
 /// The banner's lines for phones and emulators.
 fn device_lines(ip: IpAddr, port: u16, url: &str) -> String {
     if ip.is_unspecified() {
-        let lan = match lan_ip() {
+        let lan = match crate::http::admin::lan_ip() {
             Some(lan) => format!("  LAN:        http://{}\n", SocketAddr::new(lan, port)),
             None => "  LAN:        no network address found\n".to_string(),
         };
@@ -411,6 +413,11 @@ pub async fn run(cli: Cli) -> ExitCode {
     };
     let server = match config.builder.clone().try_start().await {
         Ok(s) => s,
+        Err(e @ crate::StartError::AdminUnprotected { .. }) => {
+            // A refusal of the flags given, not a failure to start.
+            eprintln!("mock-chat-server: {e}");
+            return ExitCode::from(2);
+        }
         Err(e) => {
             eprintln!("mock-chat-server: {e}");
             return ExitCode::from(1);

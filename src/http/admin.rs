@@ -6,7 +6,7 @@
 //! address nor a loopback name), and with a token requires
 //! `Authorization: Bearer <token>`.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -29,6 +29,47 @@ pub(crate) struct AdminConfig {
     pub(crate) bound: SocketAddr,
     /// A bearer token every admin request must carry.
     pub(crate) token: Option<String>,
+    /// The host names (lower case, IPv6 in brackets) under which the server
+    /// is its own: see [`own_names`].
+    pub(crate) names: Vec<String>,
+}
+
+impl AdminConfig {
+    /// The guard of a server bound to `bound`.
+    pub(crate) fn new(bound: SocketAddr, token: Option<String>) -> Self {
+        AdminConfig {
+            bound,
+            token,
+            names: own_names(bound.ip(), lan_ip()),
+        }
+    }
+}
+
+/// The names a server bound to `ip` is reached by, as its banner prints
+/// them: the loopback names, the bound address itself, and, bound to every
+/// interface, this machine's address on the local network.
+pub(crate) fn own_names(ip: IpAddr, lan: Option<IpAddr>) -> Vec<String> {
+    let mut names: Vec<String> = ["localhost", "127.0.0.1", "[::1]"].map(String::from).into();
+    let literal = |ip: IpAddr| match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => format!("[{v6}]"),
+    };
+    if ip.is_unspecified() {
+        names.extend(lan.map(literal));
+    } else if !ip.is_loopback() {
+        names.push(literal(ip));
+    }
+    names
+}
+
+/// This machine's address on the local network, if it has one: the source
+/// address of a route to a documentation address (a UDP `connect` sends no
+/// packet).
+pub(crate) fn lan_ip() -> Option<IpAddr> {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    socket.connect("192.0.2.1:9").ok()?;
+    let ip = socket.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
 }
 
 /// An admin error: a status and a plain-text message.
@@ -60,28 +101,51 @@ fn body_json<T: for<'de> Deserialize<'de>>(req: &Request) -> Result<T, Refused> 
     serde_json::from_slice(bytes).map_err(|e| bad(format!("invalid body: {e}")))
 }
 
-fn is_loopback_name(host: &str) -> bool {
-    let name = match host.rsplit_once(':') {
-        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
-        _ => host,
+/// `host` (a `Host` value or a target's authority) split into its name,
+/// lower-cased, and its port.
+fn split_host(host: &str) -> (String, Option<&str>) {
+    let (name, port) = match host.rsplit_once(':') {
+        // `[::1]` alone has colons but no port.
+        Some((name, port)) if !port.contains(']') => (name, Some(port)),
+        _ => (host, None),
     };
-    matches!(name, "localhost" | "127.0.0.1" | "[::1]")
+    (name.to_ascii_lowercase(), port)
 }
 
 /// Refuses cross-site and rebinding shapes, and checks the token.
+///
+/// - The host (an absolute-form target's authority, else `Host`) must be
+///   one of the server's own names, compared case-insensitively; bound
+///   beyond loopback with a token, any host is accepted (the token is the
+///   guard there: a client on the network can send any `Host`).
+/// - An `Origin`, when sent, must be the server's own: `http://` and one of
+///   its names with its port, or the very host the request was sent to.
 fn guard(config: &AdminConfig, req: &Request) -> Result<(), Refused> {
     let forbidden = |why: &str| Err(Refused(StatusCode::FORBIDDEN, format!("admin API: {why}")));
-    let host = req.header("host").unwrap_or("");
-    let bound = config.bound.to_string();
+    let host = match &req.authority {
+        Some(authority) => authority.as_str(),
+        None => req.header("host").unwrap_or(""),
+    };
+    let own = |name: &str| config.names.iter().any(|n| n == name);
     let open_bind = !config.bound.ip().is_loopback();
-    let host_ok = host == bound || is_loopback_name(host) || (open_bind && config.token.is_some());
-    if !host_ok {
+    let (name, _) = split_host(host);
+    let token_guards = open_bind && config.token.is_some();
+    if !(own(&name) || token_guards) {
         return forbidden(&format!(
-            "Host {host:?} is neither {bound} nor a loopback name"
+            "host {host:?} is not one of this server's names ({})",
+            config.names.join(", ")
         ));
     }
     if let Some(origin) = req.header("origin") {
-        if origin != format!("http://{host}") {
+        let same_host = origin.eq_ignore_ascii_case(&format!("http://{host}"));
+        let own_origin = origin
+            .get(..7)
+            .filter(|scheme| scheme.eq_ignore_ascii_case("http://"))
+            .map(|_| split_host(&origin[7..]))
+            .is_some_and(|(name, port)| {
+                own(&name) && port == Some(config.bound.port().to_string().as_str())
+            });
+        if !same_host && !own_origin {
             return forbidden(&format!("cross-origin request from {origin:?} refused"));
         }
     }
@@ -162,6 +226,23 @@ fn force(app: &App, f: Force) -> Result<Response, Refused> {
     ))
 }
 
+/// The plan a `PUT /__admin/faults` body names: a plan, or a preset by
+/// name (`"hostile"` or `{"preset": "hostile"}`), as `serve --chaos` takes.
+fn plan_of(text: &str) -> Result<FaultPlan, Refused> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Preset {
+        preset: String,
+    }
+    let name = serde_json::from_str::<String>(text)
+        .ok()
+        .or_else(|| serde_json::from_str::<Preset>(text).ok().map(|p| p.preset));
+    match name {
+        Some(name) => FaultPlan::preset(&name).map_err(|e| bad(e.to_string())),
+        None => FaultPlan::from_json(text).map_err(|e| bad(e.to_string())),
+    }
+}
+
 /// Answers an admin request.
 pub(crate) fn handle(app: &Arc<App>, config: &AdminConfig, req: &Request) -> Response {
     match route(app, config, req) {
@@ -198,7 +279,7 @@ fn route(app: &Arc<App>, config: &AdminConfig, req: &Request) -> Result<Response
                 Body::Read(b) => String::from_utf8_lossy(b).into_owned(),
                 Body::TooLarge | Body::Unread => String::new(),
             };
-            let plan = FaultPlan::from_json(&text).map_err(|e| bad(e.to_string()))?;
+            let plan = plan_of(&text)?;
             app.chaos().set_plan(plan.clone());
             ok_json(&plan)
         }
@@ -219,4 +300,34 @@ fn route(app: &Arc<App>, config: &AdminConfig, req: &Request) -> Result<Response
         }
         _ => not_found(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_is_its_own_under_the_names_its_banner_prints() {
+        let lan: IpAddr = [192, 0, 2, 2].into();
+        let loopback = ["localhost", "127.0.0.1", "[::1]"];
+        assert_eq!(own_names([127, 0, 0, 1].into(), Some(lan)), loopback);
+        assert_eq!(
+            own_names([0, 0, 0, 0].into(), Some(lan)),
+            ["localhost", "127.0.0.1", "[::1]", "192.0.2.2"]
+        );
+        assert_eq!(own_names([0, 0, 0, 0].into(), None), loopback);
+        let v6: IpAddr = "2001:db8::1".parse().unwrap();
+        assert_eq!(own_names(v6, None)[3], "[2001:db8::1]");
+    }
+
+    #[test]
+    fn hosts_split_into_a_lower_case_name_and_a_port() {
+        assert_eq!(
+            split_host("LOCALHOST:3000"),
+            ("localhost".into(), Some("3000"))
+        );
+        assert_eq!(split_host("[::1]"), ("[::1]".into(), None));
+        assert_eq!(split_host("[::1]:80"), ("[::1]".into(), Some("80")));
+        assert_eq!(split_host("Example"), ("example".into(), None));
+    }
 }

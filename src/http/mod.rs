@@ -9,7 +9,7 @@
 //! - [`api`]: the JSON routes' handlers;
 //! - [`sse`]: the event stream;
 //! - [`admin`]: `/__admin/`, for tests not written in Rust;
-//! - [`cors`]: preflights and `Access-Control-Allow-Origin`, when asked.
+//! - [`cors`]: the reference's CORS (go-chi/cors), on every public answer.
 
 pub(crate) mod admin;
 mod api;
@@ -52,7 +52,6 @@ pub(crate) struct HttpConfig {
     pub(crate) stream_lifetime: Option<Duration>,
     pub(crate) admin: Option<AdminConfig>,
     pub(crate) max_body: usize,
-    pub(crate) cors: bool,
 }
 
 /// The HTTP layer of one server: answers each request the
@@ -75,6 +74,11 @@ impl Http {
     pub(crate) async fn answer(&self, req: hyper::Request<Incoming>) -> Response {
         let started = Instant::now();
         let (parts, body) = req.into_parts();
+        if parts.method == Method::OPTIONS && parts.uri == "*" {
+            // Go's server answers this itself, ahead of the router and its
+            // logger.
+            return response::options_asterisk();
+        }
         // A request target without a path (`CONNECT host:443`) routes as "/".
         let raw_path = match parts.uri.path() {
             "" => "/",
@@ -87,6 +91,7 @@ impl Http {
         let mut req = Request {
             path,
             query: parts.uri.query().map(str::to_owned),
+            authority: parts.uri.authority().map(|a| a.as_str().to_owned()),
             method: parts.method,
             version: parts.version,
             headers: parts.headers,
@@ -162,12 +167,18 @@ async fn serve(
         // The test talking to its double: not recorded, never faulted.
         return with_date(admin::handle(app, admin, req)).into();
     }
-    if config.cors {
-        if let Some(preflight) = cors::preflight(req, &target) {
-            return with_date(preflight).into();
-        }
-    }
     let seq = record(app, req);
+    if let Some(preflight) = cors::preflight(&req.method, &req.headers) {
+        // Answered by the CORS layer before any route: never held,
+        // delayed or faulted, and not counted in any route's sequence.
+        if let Some(refused) = preflight.refused {
+            app.diagnostics()
+                .preflight_refused(&refused.to_string(), app.ticker().now(), seq);
+        }
+        let served = Served::from(preflight.response);
+        app.records().update(seq, |r| r.status = served.status);
+        return served;
+    }
     let mut served = match target {
         Target::NotFound | Target::Admin => response::not_found().into(),
         Target::MethodNotAllowed(mut allowed) => {
@@ -195,9 +206,7 @@ async fn serve(
             }
         }
     };
-    if config.cors {
-        cors::allow_origin(&mut served.response);
-    }
+    cors::actual(&req.method, &req.headers, &mut served.response);
     app.records().update(seq, |r| {
         r.status = served.status;
         r.fault = served.fault;
@@ -206,7 +215,7 @@ async fn serve(
     served
 }
 
-/// An answer outside the reference's wire (admin API, preflight), with
+/// An answer outside the reference's wire (the admin API), with
 /// the `Date` every answer has.
 fn with_date(mut response: Response) -> Response {
     if !response.headers().contains_key(DATE) {
@@ -354,6 +363,7 @@ mod tests {
             version: warp::http::Version::HTTP_11,
             path: path.to_string(),
             query: query.map(str::to_string),
+            authority: None,
             headers: HeaderMap::new(),
             body: Body::Read(Bytes::new()),
         };

@@ -60,6 +60,9 @@ pub(crate) struct Request {
     /// The path, percent-decoded as Go's `URL.Path` is (what chi routes on).
     pub(crate) path: String,
     pub(crate) query: Option<String>,
+    /// The authority of an absolute-form target (`GET http://host/path`),
+    /// which Go takes as the request's host in place of `Host`.
+    pub(crate) authority: Option<String>,
     pub(crate) headers: HeaderMap,
     pub(crate) body: Body,
 }

@@ -85,7 +85,11 @@ fn date_and_length(h: &mut HeaderMap, len: usize) {
 /// answer to `HEAD` (Go counts no body written). (hyper drops the header
 /// of a body it knows to be empty, and writes its own after every other
 /// header: a body that is not known empty keeps ours in place.)
-fn empty(status: StatusCode, leading: &[(HeaderName, HeaderValue)], head: bool) -> Response {
+pub(crate) fn empty(
+    status: StatusCode,
+    leading: &[(HeaderName, HeaderValue)],
+    head: bool,
+) -> Response {
     let mut res = if head {
         Response::new(Bytes::new().into())
     } else {
@@ -210,6 +214,12 @@ pub(crate) fn json_ok_chunked(
 /// `Content-Type`.
 pub(crate) fn empty_ok() -> Response {
     empty(StatusCode::OK, &[], false)
+}
+
+/// Go's own answer to `OPTIONS *`, given before any handler (so without
+/// CORS headers): 200, its handler's `Content-Length: 0`, then `Date`.
+pub(crate) fn options_asterisk() -> Response {
+    empty(StatusCode::OK, &[(CONTENT_LENGTH, length(0))], false)
 }
 
 /// chi's 404.

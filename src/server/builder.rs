@@ -49,6 +49,16 @@ pub enum StartError {
         "start() must be called inside a tokio runtime (use #[tokio::test], or start_blocking())"
     )]
     NoRuntime,
+    /// The admin API would be reachable beyond this machine without a
+    /// token (see [`MockChatServerBuilder::admin_insecure`]).
+    #[error(
+        "the admin API would be open to the network at {addr} without a token: \
+         set an admin token (--admin-token), or accept the risk with --admin-insecure"
+    )]
+    AdminUnprotected {
+        /// The address asked for.
+        addr: SocketAddr,
+    },
     /// The script of `MOCK_CHAT_SCRIPT` cannot be read.
     #[error("{SCRIPT_ENV}: {0}")]
     InvalidScript(String),
@@ -92,6 +102,7 @@ pub struct MockChatServerBuilder {
     bind: SocketAddr,
     admin: bool,
     admin_token: Option<String>,
+    admin_insecure: bool,
     key_capacity: usize,
     event_log_capacity: usize,
     subscriber_lag: usize,
@@ -102,7 +113,6 @@ pub struct MockChatServerBuilder {
     header_timeout: Duration,
     deny_misuse: bool,
     script: Option<FaultScript>,
-    cors: bool,
 }
 
 impl Default for MockChatServerBuilder {
@@ -124,6 +134,7 @@ impl Default for MockChatServerBuilder {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             admin: false,
             admin_token: None,
+            admin_insecure: false,
             key_capacity: 100_000,
             event_log_capacity: 100_000,
             subscriber_lag: 1024,
@@ -134,7 +145,6 @@ impl Default for MockChatServerBuilder {
             header_timeout: Duration::from_secs(30),
             deny_misuse: false,
             script: None,
-            cors: false,
         }
     }
 }
@@ -243,20 +253,37 @@ impl MockChatServerBuilder {
         self
     }
 
-    /// Answers CORS preflights (allowing `Content-Type`, `Idempotency-Key`
-    /// and `Last-Event-ID`, with no chaos) and adds
-    /// `Access-Control-Allow-Origin: *` to every public answer, for browser
-    /// clients served from another origin. Never on `/__admin/`. Default off:
-    /// the reference sends no CORS headers.
-    pub fn cors(mut self, enabled: bool) -> Self {
-        self.cors = enabled;
+    /// Requires `Authorization: Bearer <token>` on every admin request
+    /// (default: no token). Bound beyond loopback, the token is what guards
+    /// the admin API: any client on the network can send any `Host`.
+    pub fn admin_token(mut self, token: impl Into<String>) -> Self {
+        self.admin_token = Some(token.into());
         self
     }
 
-    /// Requires `Authorization: Bearer <token>` on every admin request
-    /// (default: no token).
-    pub fn admin_token(mut self, token: impl Into<String>) -> Self {
-        self.admin_token = Some(token.into());
+    /// Lets the admin API start bound beyond loopback without a token
+    /// (default off: [`try_start`](Self::try_start) refuses with
+    /// [`StartError::AdminUnprotected`]). Anyone who can reach the address
+    /// can then reset and drive the server.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mock_chat_server::{MockChatServer, StartError};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let open = MockChatServer::builder()
+    ///     .bind(([0, 0, 0, 0], 0).into())
+    ///     .admin_api(true);
+    /// let refused = open.clone().try_start().await;
+    /// assert!(matches!(refused, Err(StartError::AdminUnprotected { .. })));
+    /// let server = open.admin_insecure(true).try_start().await.unwrap();
+    /// # drop(server);
+    /// # }
+    /// ```
+    pub fn admin_insecure(mut self, allowed: bool) -> Self {
+        self.admin_insecure = allowed;
         self
     }
 
@@ -386,6 +413,10 @@ impl MockChatServerBuilder {
             return Err(StartError::InvalidTimeScale(self.time_scale));
         }
         self.faults.validate()?;
+        let beyond_loopback = !self.bind.ip().is_loopback();
+        if self.admin && beyond_loopback && self.admin_token.is_none() && !self.admin_insecure {
+            return Err(StartError::AdminUnprotected { addr: self.bind });
+        }
         let script = self.resolve_script()?;
         let (seed, seed_source) = self.resolve_seed(script.as_ref())?;
         let bind_error = |source| StartError::Bind {
@@ -450,12 +481,8 @@ impl MockChatServerBuilder {
             keep_alive: self.keep_alive,
             sse_retry: self.sse_retry,
             stream_lifetime: self.stream_lifetime,
-            admin: self.admin.then_some(AdminConfig {
-                bound: addr,
-                token: self.admin_token,
-            }),
+            admin: self.admin.then(|| AdminConfig::new(addr, self.admin_token)),
             max_body: self.max_body,
-            cors: self.cors,
         };
         let limits = Limits {
             max_connections: self.max_connections,

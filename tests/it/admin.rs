@@ -144,3 +144,135 @@ async fn a_token_is_required_when_set() {
     .await;
     assert_eq!(r.status, 200);
 }
+
+/// A raw admin request with this `Host`, target and extra headers.
+async fn admin_raw(server: &MockChatServer, target: &str, host: &str, extra: &str) -> Reply {
+    let bytes =
+        format!("GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n{extra}\r\n");
+    parse(&raw(server.address(), bytes.as_bytes()).await).expect("an answer")
+}
+
+#[tokio::test]
+async fn hosts_and_origins_are_the_servers_own_names_in_any_case() {
+    let server = admin().await;
+    let port = server.address().port();
+    let ok = |r: &Reply| (r.status, r.text());
+    for host in [
+        format!("LOCALHOST:{port}"),
+        format!("LocalHost:{port}"),
+        "localhost".to_string(),
+        format!("[::1]:{port}"),
+    ] {
+        let r = admin_raw(&server, "/__admin/seed", &host, "").await;
+        assert_eq!(r.status, 200, "{host}: {:?}", ok(&r));
+    }
+    // The server's own origin under each of its names, not only the one
+    // the request was sent to.
+    for origin in [
+        format!("http://127.0.0.1:{port}"),
+        format!("HTTP://LOCALHOST:{port}"),
+        format!("http://[::1]:{port}"),
+    ] {
+        let extra = format!("Origin: {origin}\r\n");
+        let r = admin_raw(
+            &server,
+            "/__admin/seed",
+            &format!("localhost:{port}"),
+            &extra,
+        )
+        .await;
+        assert_eq!(r.status, 200, "{origin}: {:?}", ok(&r));
+    }
+    for origin in [
+        format!("http://localhost:{}", port.wrapping_add(1)),
+        format!("https://localhost:{port}"),
+        "null".to_string(),
+        format!("http://localhost.evil.example:{port}"),
+    ] {
+        let extra = format!("Origin: {origin}\r\n");
+        let r = admin_raw(
+            &server,
+            "/__admin/seed",
+            &format!("localhost:{port}"),
+            &extra,
+        )
+        .await;
+        assert_eq!(r.status, 403, "{origin}: {:?}", ok(&r));
+    }
+}
+
+#[tokio::test]
+async fn an_absolute_form_target_is_checked_as_the_host() {
+    let server = admin().await;
+    let port = server.address().port();
+    let own = format!("localhost:{port}");
+    let evil = admin_raw(&server, "http://evil.example/__admin/seed", &own, "").await;
+    assert_eq!(evil.status, 403, "{}", evil.text());
+    assert!(evil.text().contains("evil.example"), "{}", evil.text());
+    let fine = admin_raw(
+        &server,
+        &format!("http://127.0.0.1:{port}/__admin/seed"),
+        "evil.example",
+        "",
+    )
+    .await;
+    assert_eq!(fine.status, 200, "{}", fine.text());
+}
+
+#[tokio::test]
+async fn the_admin_api_beyond_loopback_needs_a_token_unless_insecure() {
+    let open = MockChatServer::builder()
+        .seed(1)
+        .bind(([0, 0, 0, 0], 0).into())
+        .admin_api(true);
+    let refused = open.clone().try_start().await;
+    assert!(
+        matches!(
+            refused,
+            Err(mock_chat_server::StartError::AdminUnprotected { .. })
+        ),
+        "{:?}",
+        refused.err()
+    );
+    let with_token = open
+        .clone()
+        .admin_token("t")
+        .try_start()
+        .await
+        .expect("starts");
+    // Beyond loopback the token is the guard: any Host is accepted with it.
+    let r = admin_raw(
+        &with_token,
+        "/__admin/seed",
+        "192.0.2.7:80",
+        "Authorization: Bearer t\r\n",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let insecure = open.admin_insecure(true).try_start().await.expect("starts");
+    let r = admin_raw(&insecure, "/__admin/seed", "evil.example", "").await;
+    assert_eq!(r.status, 403, "still no DNS rebinding without a token");
+    // Loopback needs neither.
+    assert!(MockChatServer::builder()
+        .admin_api(true)
+        .try_start()
+        .await
+        .is_ok());
+}
+
+#[tokio::test]
+async fn a_preset_name_replaces_the_plan() {
+    let server = admin().await;
+    for body in [r#""hostile""#, r#"{"preset":"hostile"}"#] {
+        server.set_faults(FaultPlan::none()).expect("a valid plan");
+        let r = request(&server, "PUT", "/__admin/faults", &[], body.as_bytes()).await;
+        assert_eq!(r.status, 200, "{body}: {}", r.text());
+        let now: FaultPlan = get(&server, "/__admin/faults").await.json();
+        assert_eq!(now, FaultPlan::hostile(), "{body}");
+    }
+    let r = request(&server, "PUT", "/__admin/faults", &[], br#""calmish""#).await;
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("calmish"), "{}", r.text());
+    let now: FaultPlan = get(&server, "/__admin/faults").await.json();
+    assert_eq!(now, FaultPlan::hostile(), "a refused body changes nothing");
+}

@@ -22,7 +22,7 @@ async fn get_chats_lists_the_reference_fixtures_as_sniffed_text() {
     // `Connection: close` answers the test client's own `Connection: close`, as Go does.
     assert_eq!(
         reply.header_names(),
-        ["connection", "content-length", "content-type"]
+        ["connection", "content-length", "content-type", "vary"]
     );
     assert!(reply.body.ends_with(b"]\n"));
     let chats: Vec<Chat> = reply.json();

@@ -242,7 +242,110 @@ const PROBES: &[Probe] = &[
         "",
     ),
     probe("events, unknown method", "FOO", "/events", &[], ""),
+    probe(
+        "preflight, granted",
+        "OPTIONS",
+        "/chats/{john}/messages",
+        &[
+            ORIGIN,
+            ("Access-Control-Request-Method", "post"),
+            (
+                "Access-Control-Request-Headers",
+                "content-type,idempotency-key",
+            ),
+        ],
+        "",
+    ),
+    probe(
+        "preflight, unknown path",
+        "OPTIONS",
+        "/nope",
+        &[ORIGIN, ("Access-Control-Request-Method", "DELETE")],
+        "",
+    ),
+    probe(
+        "preflight, Last-Event-ID refused",
+        "OPTIONS",
+        "/events?stream=messages",
+        &[
+            ORIGIN,
+            ("Access-Control-Request-Method", "GET"),
+            ("Access-Control-Request-Headers", "last-event-id"),
+        ],
+        "",
+    ),
+    probe(
+        "preflight, method refused",
+        "OPTIONS",
+        "/chats",
+        &[ORIGIN, ("Access-Control-Request-Method", "PATCH")],
+        "",
+    ),
+    probe(
+        "preflight, no origin",
+        "OPTIONS",
+        "/chats",
+        &[("Access-Control-Request-Method", "GET")],
+        "",
+    ),
+    probe(
+        "preflight, empty method",
+        "OPTIONS",
+        "/chats",
+        &[ORIGIN, ("Access-Control-Request-Method", "")],
+        "",
+    ),
+    probe(
+        "preflight, OPTIONS *",
+        "OPTIONS",
+        "*",
+        &[ORIGIN, ("Access-Control-Request-Method", "GET")],
+        "",
+    ),
+    probe("CORS, GET /chats", "GET", "/chats", &[ORIGIN], ""),
+    probe(
+        "CORS, history",
+        "GET",
+        "/chats/{sarah}/messages",
+        &[ORIGIN],
+        "",
+    ),
+    probe(
+        "CORS, POST stores",
+        "POST",
+        "/chats/{john}/messages",
+        &[ORIGIN, ("Idempotency-Key", "{key}-o")],
+        r#"{"text":"from a browser"}"#,
+    ),
+    probe(
+        "CORS, known key",
+        "POST",
+        "/chats/{john}/messages",
+        &[ORIGIN, ("Idempotency-Key", "{key}-o")],
+        r#"{"text":"from a browser"}"#,
+    ),
+    probe(
+        "CORS, 404 null origin",
+        "GET",
+        "/nope",
+        &[("Origin", "null")],
+        "",
+    ),
+    probe("CORS, OPTIONS /chats", "OPTIONS", "/chats", &[ORIGIN], ""),
+    probe("CORS, HEAD /chats", "HEAD", "/chats", &[ORIGIN], ""),
+    probe("CORS, PATCH /chats", "PATCH", "/chats", &[ORIGIN], ""),
+    probe("CORS, lower-case get", "get", "/chats", &[ORIGIN], ""),
+    probe(
+        "CORS, events refused",
+        "GET",
+        "/events?stream=messages",
+        &[ORIGIN, ("Last-Event-ID", "x")],
+        "",
+    ),
 ];
+
+/// A browser app's origin.
+const ORIGIN: (&str, &str) = ("Origin", "http://app.example:5173");
 
 /// Differences the README's "Differences from the reference server" lists:
 /// an answer Go's server writes before any handler runs (a request it

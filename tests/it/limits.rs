@@ -1,4 +1,4 @@
-//! Bounded resources: connections, header time, CORS only when asked.
+//! Bounded resources: connections and header time.
 
 use std::time::Duration;
 
@@ -64,64 +64,5 @@ async fn a_client_that_never_finishes_its_headers_is_cut() {
         get(&server, "/chats").await.status,
         200,
         "the server keeps serving"
-    );
-}
-
-#[tokio::test]
-async fn cors_answers_preflights_and_allows_any_origin_only_when_asked() {
-    let plain = MockChatServer::builder().seed(1).start().await;
-    let preflight = [
-        ("Origin", "http://app.example"),
-        ("Access-Control-Request-Method", "POST"),
-    ];
-    let r = request(&plain, "OPTIONS", "/chats", &preflight, b"").await;
-    assert_eq!(r.status, 405, "off by default: the reference's wire");
-    assert_eq!(
-        get(&plain, "/chats")
-            .await
-            .header("Access-Control-Allow-Origin"),
-        None
-    );
-
-    let server = MockChatServer::builder()
-        .seed(1)
-        .cors(true)
-        .admin_api(true)
-        .faults(mock_chat_server::FaultPlan::none().with_all_routes(
-            mock_chat_server::RouteFaults {
-                unavailable: 1.0,
-                ..Default::default()
-            },
-        ))
-        .start()
-        .await;
-    let john = chat(&server, "John");
-    let r = request(
-        &server,
-        "OPTIONS",
-        &format!("/chats/{}/messages", john.id),
-        &preflight,
-        b"",
-    )
-    .await;
-    assert_eq!(r.status, 204, "no chaos on a preflight");
-    assert_eq!(r.header("Access-Control-Allow-Origin"), Some("*"));
-    assert_eq!(r.header("Access-Control-Allow-Methods"), Some("GET, POST"));
-    assert_eq!(
-        r.header("Access-Control-Allow-Headers"),
-        Some("Content-Type, Idempotency-Key, Last-Event-ID")
-    );
-    assert!(server.journal().is_empty());
-    let r = get(&server, "/chats").await;
-    assert_eq!(
-        (r.status, r.header("Access-Control-Allow-Origin")),
-        (503, Some("*"))
-    );
-    let r = get(&server, "/__admin/seed").await;
-    assert_eq!(r.status, 200);
-    assert_eq!(
-        r.header("Access-Control-Allow-Origin"),
-        None,
-        "never on the admin API"
     );
 }

@@ -6,6 +6,7 @@ mod common;
 mod admin;
 mod api;
 mod chaos;
+mod cors;
 mod differential;
 mod explore;
 mod heads;

@@ -138,7 +138,14 @@ fn a_bad_plan_file_is_one_line_naming_the_field() {
 async fn the_banner_warns_when_the_admin_api_is_reachable_from_elsewhere() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_mock-chat-server"))
         .args([
-            "--host", "0.0.0.0", "--port", "0", "--admin", "--chaos", "none",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            "0",
+            "--admin",
+            "--admin-insecure",
+            "--chaos",
+            "none",
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -147,8 +154,7 @@ async fn the_banner_warns_when_the_admin_api_is_reachable_from_elsewhere() {
     let stdout = child.stdout.take().unwrap();
     let mut warned = false;
     for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-        if line.contains("WARNING") && line.contains("admin API") && line.contains("--admin-token")
-        {
+        if line.contains("WARNING") && line.contains("admin API") && line.contains("no token") {
             warned = true;
         }
         if line.contains("Ctrl-C") {
@@ -158,4 +164,20 @@ async fn the_banner_warns_when_the_admin_api_is_reachable_from_elsewhere() {
     let _ = child.kill();
     let _ = child.wait();
     assert!(warned);
+}
+
+#[test]
+fn the_admin_api_beyond_loopback_needs_a_token_or_admin_insecure() {
+    let out = Command::new(env!("CARGO_BIN_EXE_mock-chat-server"))
+        .args(["--host", "0.0.0.0", "--port", "0", "--admin"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("the binary runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("--admin-token") && err.contains("--admin-insecure"),
+        "{err}"
+    );
 }

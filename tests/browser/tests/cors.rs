@@ -6,7 +6,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use mock_chat_server::{Author, FaultPlan, MockChatServer, Route};
+use mock_chat_server::{Author, DiagnosticKind, Fault, FaultPlan, MockChatServer, Route};
 use mock_chat_server_browser::driver::Chrome;
 use mock_chat_server_browser::pages;
 use mock_chat_server_browser::site::Site;
@@ -115,8 +115,9 @@ fn screenshot_dir() -> std::path::PathBuf {
     tmp.parent().unwrap_or(tmp).join("browser-screenshots")
 }
 
-/// The scenario page, with or without credentials, and what the mock saw.
-async fn scenario(test: &str, credentials: bool) {
+/// The scenario page, with or without credentials, and what the mock saw;
+/// on the mock, `first_post` is forced on the page's first POST.
+async fn scenario(test: &str, credentials: bool, first_post: Option<Fault>) {
     let Some(chrome) = Chrome::find_or_skip() else {
         return;
     };
@@ -126,6 +127,13 @@ async fn scenario(test: &str, credentials: bool) {
     let _turn = match server {
         Server::Reference(_) => Some(REFERENCE_TURN.lock().await),
         Server::Mock(_) => None,
+    };
+    let forced = match (&server, first_post) {
+        (Server::Mock(mock), Some(fault)) => {
+            mock.force(Route::PostMessage, fault);
+            true
+        }
+        _ => false,
     };
     let key = server.key(test);
     let (timings, limit) = server.timings();
@@ -142,6 +150,11 @@ async fn scenario(test: &str, credentials: bool) {
     assert_eq!(result["ok"], true, "the scenario page failed: {result:#}");
     assert_eq!(result["key"], key.as_str());
     eprintln!("{test}: {result}");
+    if forced {
+        // The first attempt was stored unanswered: the page learnt it from
+        // its key's empty 200 and found its message on the stream by key.
+        assert_eq!(result["post_answer_empty"], true, "{result:#}");
+    }
     if let Server::Mock(mock) = &server {
         mock_saw_one_conversation(mock, &result, &key, &origin);
     }
@@ -181,12 +194,22 @@ fn mock_saw_one_conversation(mock: &MockChatServer, result: &Value, key: &str, o
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_page_on_another_origin_lists_posts_and_follows_the_stream_without_credentials() {
-    scenario("scenario", false).await;
+    scenario("scenario", false, None).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_page_on_another_origin_does_the_same_with_credentials_included() {
-    scenario("scenario-credentials", true).await;
+    scenario("scenario-credentials", true, None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_whose_first_post_was_stored_unanswered_retries_and_finds_its_message_by_key() {
+    scenario(
+        "scenario-stored-unanswered",
+        false,
+        Some(Fault::DropAfterCommit),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -206,14 +229,27 @@ async fn a_stream_reader_sending_last_event_id_is_blocked_by_the_browser() {
     );
     assert_eq!(result["error_name"], "TypeError");
     if let Server::Mock(mock) = &server {
-        // The browser never sent the request that carried the header.
-        let streams = mock.requests(Route::Events);
-        assert_eq!(
-            streams.len(),
-            1,
-            "only the control reached the server: {streams:#?}"
-        );
-        assert_eq!(streams[0].headers.origin.as_deref(), Some(origin.as_str()));
-        assert_eq!(streams[0].headers.last_event_id, None);
+        mock_saw_only_the_preflight(mock, &origin);
     }
+}
+
+/// The mock answered the header's preflight, said why a browser refuses
+/// it, and never got the request that carried the header.
+fn mock_saw_only_the_preflight(mock: &MockChatServer, origin: &str) {
+    let streams = mock.requests(Route::Events);
+    let gets: Vec<_> = streams.iter().filter(|r| r.method == "GET").collect();
+    assert_eq!(gets.len(), 1, "only the control was sent: {streams:#?}");
+    assert_eq!(gets[0].headers.origin.as_deref(), Some(origin));
+    assert_eq!(gets[0].headers.last_event_id, None);
+    assert!(
+        streams.iter().any(|r| r.method == "OPTIONS"),
+        "{streams:#?}"
+    );
+    let refused: Vec<_> = mock
+        .diagnostics()
+        .into_iter()
+        .filter(|d| d.kind == DiagnosticKind::PreflightRefused)
+        .collect();
+    assert_eq!(refused.len(), 1, "{refused:#?}");
+    assert!(refused[0].message.contains("Last-Event-Id"), "{refused:#?}");
 }

@@ -71,7 +71,7 @@ fn binary(var: &str, default: &str) -> Result<PathBuf, String> {
         Ok(path)
     } else {
         Err(format!(
-            "{} not found (set {var} to elsewhere)",
+            "{} not found (set {var} to its path)",
             path.display()
         ))
     }

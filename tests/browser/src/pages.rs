@@ -16,6 +16,10 @@
 //!   plainly (allowed), then with a `Last-Event-ID` request header, which
 //!   the real server's CORS options do not allow: the browser must block
 //!   it (`fetch` rejects with a `TypeError`).
+//! - `/resume.html`: an `EventSource` left to the browser. When the server
+//!   ends the stream, the browser reconnects with `Last-Event-ID` by itself
+//!   (no preflight: the real server's CORS does not block it); the page
+//!   reports the last id before the end and the first id after it.
 
 use crate::site::Page;
 
@@ -57,6 +61,20 @@ pub const BLOCKED_JS: Page = Page {
     body: include_str!("../pages/blocked.js"),
 };
 
+/// The resumed-stream page.
+pub const RESUME_HTML: Page = Page {
+    path: "/resume.html",
+    content_type: HTML,
+    body: include_str!("../pages/resume.html"),
+};
+
+/// The resumed-stream page's script.
+pub const RESUME_JS: Page = Page {
+    path: "/resume.js",
+    content_type: JS,
+    body: include_str!("../pages/resume.js"),
+};
+
 /// Every page, for [`crate::site::Site::start`].
 pub const ALL: &[Page] = &[
     CLIENT_JS,
@@ -64,4 +82,6 @@ pub const ALL: &[Page] = &[
     SCENARIO_JS,
     BLOCKED_HTML,
     BLOCKED_JS,
+    RESUME_HTML,
+    RESUME_JS,
 ];

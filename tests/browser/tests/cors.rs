@@ -253,3 +253,50 @@ fn mock_saw_only_the_preflight(mock: &MockChatServer, origin: &str) {
     assert_eq!(refused.len(), 1, "{refused:#?}");
     assert!(refused[0].message.contains("Last-Event-Id"), "{refused:#?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_source_the_server_ends_is_resumed_by_the_browser_from_its_last_id() {
+    let Some(chrome) = Chrome::find_or_skip() else {
+        return;
+    };
+    let server = Server::start().await;
+    let (timings, _) = server.timings();
+    // The real server ends a stream after 30 s; the browser waits 3 s.
+    let limit = match &server {
+        Server::Mock(mock) => {
+            let chat = mock.chats()[0].id;
+            mock.inject_message(&chat, Author::Bot, "an event to resume from")
+                .expect("the chat exists");
+            Duration::from_secs(20)
+        }
+        Server::Reference(_) => Duration::from_secs(50),
+    };
+    let query = format!("/resume.html?base={}&{timings}", server.base());
+    let (result, origin) = load(&chrome, "resume", &query, limit).await;
+    assert_eq!(result["ok"], true, "the resume page failed: {result:#}");
+    // The replay after Last-Event-ID: N starts at N, inclusive.
+    assert!(result["last_before"].is_string(), "{result:#}");
+    assert_eq!(result["first_after"], result["last_before"], "{result:#}");
+    if let Server::Mock(mock) = &server {
+        let last = result["last_before"].as_str().unwrap_or_default();
+        mock_saw_a_resume_without_preflight(mock, last, &origin);
+    }
+}
+
+/// The browser reconnected once with the last id it saw, from the page's
+/// origin, without a preflight and without client misuse.
+fn mock_saw_a_resume_without_preflight(mock: &MockChatServer, last: &str, origin: &str) {
+    let streams = mock.requests(Route::Events);
+    let methods: Vec<&str> = streams.iter().map(|r| r.method.as_str()).collect();
+    assert_eq!(methods, ["GET", "GET"], "{streams:#?}");
+    assert_eq!(streams[0].headers.last_event_id, None);
+    assert_eq!(streams[1].headers.last_event_id.as_deref(), Some(last));
+    assert!(streams
+        .iter()
+        .all(|r| r.headers.origin.as_deref() == Some(origin)));
+    assert_eq!(
+        mock.diagnostics(),
+        Vec::new(),
+        "a correct client causes none"
+    );
+}

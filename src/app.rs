@@ -160,7 +160,7 @@ impl App {
     }
 
     /// Whether a POST with `key` gets as far as reading its body.
-    pub(crate) fn post_reads_body(&self, key: Option<&str>) -> bool {
+    pub(crate) fn post_reads_body(&self, key: Option<&[u8]>) -> bool {
         self.store.post_reads_body(key)
     }
 
@@ -172,18 +172,19 @@ impl App {
         input: PostInput<'_>,
         request_seq: u64,
     ) -> (PostOutcome, Vec<u64>) {
-        let key = input.key.map(str::to_string);
+        // The raw bytes: the copy count is drawn from them, not from the
+        // key as shown (two keys may show alike).
+        let key = input.key.unwrap_or_default();
         let mut event_ids = Vec::new();
         let outcome = self.store.post(input, |msg| {
-            let copies = self.chaos.copies_for(&msg.message.idempotency_key);
+            let copies = self.chaos.copies_for(key);
             event_ids = self.events.publish(msg, copies.count);
         });
         match &outcome {
             PostOutcome::Stored(committed) => self.schedule_bot(committed),
             PostOutcome::KnownKey { same: false } => {
-                let key = key.unwrap_or_default();
                 self.diagnostics
-                    .key_reused(&key, self.ticker.now(), request_seq);
+                    .key_reused(key, self.ticker.now(), request_seq);
             }
             _ => {}
         }
@@ -237,7 +238,9 @@ impl App {
     fn publish_other(&self, kind: EntryKind, new: NewMessage) -> Option<Arc<StoredMessage>> {
         let mut published = None;
         let committed = self.store.insert(new, |msg| {
-            let copies = self.chaos.copies_for(&msg.message.idempotency_key);
+            let copies = self
+                .chaos
+                .copies_for(msg.message.idempotency_key.as_bytes());
             published = Some((copies, self.events.publish(msg, copies.count)));
         })?;
         if let Some((copies, event_ids)) = published {

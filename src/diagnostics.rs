@@ -14,12 +14,18 @@ use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
+use crate::key::quoted;
+use crate::seeded::stable_hash;
 use crate::sync::{lock, Ring};
 
 /// How many diagnostics a server keeps (the oldest fall off).
 const CAPACITY: usize = 1_000;
 /// How many keys the retry rule follows at once.
 const KEYS_FOLLOWED: usize = 10_000;
+/// How much of a key's bytes the rules keep as they are (a longer key is
+/// kept as this much, its length and a hash of the whole) and a message
+/// quotes.
+const KEY_BYTES_KEPT: usize = 1024;
 
 /// Which rule a client broke.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -99,10 +105,44 @@ struct KeyState {
     quick_retries: u32,
 }
 
+/// A key as the rules follow it: its raw bytes (Go compares keys byte for
+/// byte, so two keys that show alike are two keys), bounded in size.
+type FollowedKey = Box<[u8]>;
+
+/// `key` as followed: as it is up to [`KEY_BYTES_KEPT`] bytes; a longer one
+/// as its first bytes, then its length and its hash (so memory stays
+/// bounded whatever clients send, and long keys that share a prefix still
+/// differ).
+fn followed(key: &[u8]) -> FollowedKey {
+    if key.len() <= KEY_BYTES_KEPT {
+        return key.into();
+    }
+    let mut out = Vec::with_capacity(KEY_BYTES_KEPT + 16);
+    out.extend_from_slice(&key[..KEY_BYTES_KEPT]);
+    out.extend_from_slice(&(key.len() as u64).to_le_bytes());
+    out.extend_from_slice(&stable_hash(key).to_le_bytes());
+    out.into()
+}
+
+/// `key` quoted for a message (bytes that are not UTF-8 as `\xNN`, so two
+/// keys that show alike read apart), cut after [`KEY_BYTES_KEPT`] bytes
+/// (not inside a character).
+fn shown(key: &[u8]) -> String {
+    if key.len() <= KEY_BYTES_KEPT {
+        return quoted(key);
+    }
+    let mut cut = KEY_BYTES_KEPT;
+    // Back to the start of a character (continuation bytes are 10xxxxxx).
+    while cut > KEY_BYTES_KEPT - 3 && key[cut] & 0xc0 == 0x80 {
+        cut -= 1;
+    }
+    format!("{}…", quoted(&key[..cut]))
+}
+
 #[derive(Debug, Default)]
 struct State {
-    keys: HashMap<String, KeyState>,
-    key_order: VecDeque<String>,
+    keys: HashMap<FollowedKey, KeyState>,
+    key_order: VecDeque<FollowedKey>,
     /// When the server last ended or cut a stream that had delivered events.
     last_server_end: Option<Instant>,
     /// Recent SSE connections no server end explains.
@@ -122,7 +162,7 @@ pub(crate) struct Diagnostics {
 #[derive(Debug)]
 pub(crate) struct InFlight {
     diagnostics: Arc<Diagnostics>,
-    key: String,
+    key: FollowedKey,
 }
 
 impl Drop for InFlight {
@@ -177,7 +217,7 @@ impl Diagnostics {
     /// A POST arrived. Returns the guard that keeps it in flight.
     pub(crate) fn post_started(
         self: &Arc<Self>,
-        key: Option<&str>,
+        key: Option<&[u8]>,
         at: DateTime<FixedOffset>,
         request_seq: u64,
     ) -> Option<InFlight> {
@@ -192,9 +232,10 @@ impl Diagnostics {
             return None;
         };
         let now = Instant::now();
+        let (raw, key) = (key, followed(key));
         let mut state = lock(&self.state);
-        if !state.keys.contains_key(key) {
-            state.key_order.push_back(key.to_string());
+        if !state.keys.contains_key(&key) {
+            state.key_order.push_back(key.clone());
             while state.key_order.len() > KEYS_FOLLOWED {
                 if let Some(old) = state.key_order.pop_front() {
                     state.keys.remove(&old);
@@ -202,7 +243,7 @@ impl Diagnostics {
             }
         }
         let quick = self.scaled(10);
-        let k = state.keys.entry(key.to_string()).or_default();
+        let k = state.keys.entry(key.clone()).or_default();
         let concurrent = k.in_flight > 0;
         k.in_flight += 1;
         match k.last_answer {
@@ -217,8 +258,9 @@ impl Diagnostics {
                 at,
                 request_seq,
                 format!(
-                    "key {key:?} sent again while an earlier request with it was still open: \
-                     the real server stores one and answers the other an empty 200"
+                    "key {} sent again while an earlier request with it was still open: \
+                     the real server stores one and answers the other an empty 200",
+                    shown(raw)
                 ),
             );
         }
@@ -227,31 +269,35 @@ impl Diagnostics {
                 DiagnosticKind::RetryWithoutBackoff,
                 at,
                 request_seq,
-                format!("key {key:?} retried 3 times within 10 ms of each answer: back off between retries"),
+                format!(
+                    "key {} retried 3 times within 10 ms of each answer: back off between retries",
+                    shown(raw)
+                ),
             );
         }
         Some(InFlight {
             diagnostics: Arc::clone(self),
-            key: key.to_string(),
+            key,
         })
     }
 
     /// A POST with `key` was answered.
-    pub(crate) fn post_answered(&self, key: &str) {
-        if let Some(k) = lock(&self.state).keys.get_mut(key) {
+    pub(crate) fn post_answered(&self, key: &[u8]) {
+        if let Some(k) = lock(&self.state).keys.get_mut(&followed(key)) {
             k.last_answer = Some(Instant::now());
         }
     }
 
     /// A known key came with another chat or text.
-    pub(crate) fn key_reused(&self, key: &str, at: DateTime<FixedOffset>, request_seq: u64) {
+    pub(crate) fn key_reused(&self, key: &[u8], at: DateTime<FixedOffset>, request_seq: u64) {
         self.report(
             DiagnosticKind::KeyReusedForDifferentMessage,
             at,
             request_seq,
             format!(
-                "key {key:?} was already used for another message: the real server answers an \
-                 empty 200 and this message is lost"
+                "key {} was already used for another message: the real server answers an \
+                 empty 200 and this message is lost",
+                shown(key)
             ),
         );
     }
@@ -346,11 +392,11 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn concurrency_counts_only_open_attempts() {
         let d = Arc::new(Diagnostics::new(1.0));
-        let first = d.post_started(Some("k"), at(), 1);
+        let first = d.post_started(Some(&b"k"[..]), at(), 1);
         drop(first); // abandoned: its connection closed
-        let _second = d.post_started(Some("k"), at(), 2);
+        let _second = d.post_started(Some(&b"k"[..]), at(), 2);
         assert!(kinds(&d).is_empty());
-        let _third = d.post_started(Some("k"), at(), 3);
+        let _third = d.post_started(Some(&b"k"[..]), at(), 3);
         assert_eq!(kinds(&d), [DiagnosticKind::ConcurrentSameKey]);
     }
 
@@ -358,14 +404,14 @@ mod tests {
     async fn quick_retries_are_reported_once_backoff_is_not() {
         let d = Arc::new(Diagnostics::new(1.0));
         for i in 0..4 {
-            drop(d.post_started(Some("k"), at(), i));
-            d.post_answered("k");
+            drop(d.post_started(Some(&b"k"[..]), at(), i));
+            d.post_answered(b"k");
         }
         assert_eq!(kinds(&d), [DiagnosticKind::RetryWithoutBackoff]);
         let d = Arc::new(Diagnostics::new(1.0));
         for i in 0..6 {
-            drop(d.post_started(Some("k"), at(), i));
-            d.post_answered("k");
+            drop(d.post_started(Some(&b"k"[..]), at(), i));
+            d.post_answered(b"k");
             tokio::time::advance(Duration::from_millis(50)).await;
         }
         assert!(kinds(&d).is_empty());

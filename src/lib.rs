@@ -53,6 +53,7 @@
 //! - `fixtures`: the chats present at start and after each reset;
 //! - `wire`: byte-exact Go emulation (JSON encoding and decoding, times,
 //!   UUID parsing, `Atoi`); no HTTP;
+//! - `key`: idempotency keys as bytes, compared as Go compares them;
 //! - `store`: chats, messages, idempotency keys; no HTTP;
 //! - `events`: the shared, bounded SSE event log and its cursors;
 //! - `chaos`: routes, faults, plans, the journal and the decision engine;
@@ -80,6 +81,7 @@ mod events;
 pub mod explore;
 mod fixtures;
 mod http;
+mod key;
 mod model;
 mod records;
 mod seeded;
@@ -98,6 +100,7 @@ pub use clock::Clock;
 pub use diagnostics::{Diagnostic, DiagnosticKind};
 pub use events::{DuplicateIds, Replay};
 pub use fixtures::{ChatFixture, MessageFixture};
+pub use key::IdempotencyKey;
 pub use model::{Author, Chat, ChatId, IdParseError, IdStyle, Message, MessageId};
 pub use records::{RecordedHeaders, RecordedRequest};
 pub use server::{

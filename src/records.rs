@@ -38,7 +38,8 @@ pub(crate) fn clipped(s: &str) -> (&str, bool) {
     (&s[..end], true)
 }
 
-/// The request headers a client test usually asserts on (lossy UTF-8,
+/// The request headers a client test usually asserts on (invalid UTF-8
+/// shown as Go shows it, one U+FFFD per byte;
 /// clipped to 1 KiB).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordedHeaders {

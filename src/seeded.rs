@@ -76,10 +76,12 @@ pub(crate) fn uuid_from(rng: &mut impl Rng) -> uuid::Uuid {
 }
 
 /// 64-bit FNV-1a: a stable hash (unlike `DefaultHasher`, which may change
-/// between Rust releases) for turning strings into RNG positions.
-pub(crate) fn stable_hash(s: &str) -> u64 {
+/// between Rust releases) for turning strings into RNG positions. It hashes
+/// bytes, so a text and its UTF-8 bytes (an idempotency key that is text,
+/// or one that is not) hash alike.
+pub(crate) fn stable_hash(bytes: impl AsRef<[u8]>) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in s.bytes() {
+    for &b in bytes.as_ref() {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
@@ -104,6 +106,8 @@ mod tests {
     fn stable_hash_is_fnv1a() {
         assert_eq!(stable_hash(""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(stable_hash("a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(stable_hash(b"a"), stable_hash("a"));
+        assert_ne!(stable_hash(b"\xe9"), stable_hash(b"\xea"));
     }
 
     #[test]

@@ -83,7 +83,8 @@ pub(crate) struct NewMessage {
 #[derive(Debug)]
 pub(crate) struct PostInput<'a> {
     pub(crate) raw_chat: &'a str,
-    pub(crate) key: Option<&'a str>,
+    /// The `Idempotency-Key`'s raw bytes: Go compares keys byte for byte.
+    pub(crate) key: Option<&'a [u8]>,
     pub(crate) body: PostBody<'a>,
 }
 
@@ -132,11 +133,12 @@ struct KeyRecord {
     text_hash: u64,
 }
 
-/// Idempotency keys, forgotten oldest first past the capacity.
+/// Idempotency keys (their raw bytes), forgotten oldest first past the
+/// capacity.
 #[derive(Debug, Default)]
 struct KeyTable {
-    records: HashMap<String, KeyRecord>,
-    order: VecDeque<String>,
+    records: HashMap<Box<[u8]>, KeyRecord>,
+    order: VecDeque<Box<[u8]>>,
 }
 
 #[derive(Debug)]
@@ -367,7 +369,7 @@ impl Store {
 
     /// Whether a POST with `key` gets as far as reading its body (the key
     /// is there and not known yet), as the reference's handler decides it.
-    pub(crate) fn post_reads_body(&self, key: Option<&str>) -> bool {
+    pub(crate) fn post_reads_body(&self, key: Option<&[u8]>) -> bool {
         present_key(key).is_some_and(|k| !lock(&self.inner).keys.records.contains_key(k))
     }
 
@@ -411,7 +413,8 @@ impl Store {
             chat,
             Author::User,
             text,
-            key.to_string(),
+            // Shown as Go's encoder shows it; compared by its bytes.
+            wire::go_lossy(key).into_owned(),
         );
         let stored = push(&mut inner, chat, message);
         on_commit(&stored);
@@ -478,9 +481,9 @@ fn push(inner: &mut Inner, chat: ChatId, message: Message) -> Arc<StoredMessage>
     stored
 }
 
-fn remember_key(keys: &mut KeyTable, capacity: usize, key: &str, record: KeyRecord) {
-    keys.records.insert(key.to_string(), record);
-    keys.order.push_back(key.to_string());
+fn remember_key(keys: &mut KeyTable, capacity: usize, key: &[u8], record: KeyRecord) {
+    keys.records.insert(key.into(), record);
+    keys.order.push_back(key.into());
     while keys.order.len() > capacity.max(1) {
         if let Some(old) = keys.order.pop_front() {
             keys.records.remove(&old);
@@ -489,7 +492,7 @@ fn remember_key(keys: &mut KeyTable, capacity: usize, key: &str, record: KeyReco
 }
 
 /// A POST's idempotency key, if it counts as given (an empty one does not).
-fn present_key(key: Option<&str>) -> Option<&str> {
+fn present_key(key: Option<&[u8]>) -> Option<&[u8]> {
     key.filter(|k| !k.is_empty())
 }
 

@@ -346,12 +346,12 @@ impl Chaos {
     /// How many times the message with this idempotency key is delivered:
     /// a forced count if one is queued, else a pure function of
     /// `(seed, key)` under the plan's `copies`.
-    pub(crate) fn copies_for(&self, key: &str) -> Copies {
+    pub(crate) fn copies_for(&self, key: &[u8]) -> Copies {
         let copies = self.draw_copies(key);
         if copies.count > 1 {
             self.record(|s| {
                 s.copies.push(ScriptedCopies {
-                    key: key.to_string(),
+                    key: key.into(),
                     copies: copies.count,
                 })
             });
@@ -359,7 +359,7 @@ impl Chaos {
         copies
     }
 
-    fn draw_copies(&self, key: &str) -> Copies {
+    fn draw_copies(&self, key: &[u8]) -> Copies {
         if let Some(count) = lock(&self.forced_copies).pop_front() {
             return Copies {
                 count,
@@ -511,8 +511,8 @@ mod tests {
         let mut counts = [0u32; 4];
         for i in 0..9000 {
             let key = format!("key-{i}");
-            let n = c.copies_for(&key);
-            assert_eq!(n, c.copies_for(&key));
+            let n = c.copies_for(key.as_bytes());
+            assert_eq!(n, c.copies_for(key.as_bytes()));
             counts[n.count as usize] += 1;
         }
         let share = |i: usize| f64::from(counts[i]) / 9000.0;
@@ -552,7 +552,7 @@ mod tests {
             let d = drawn.decide(JsonRoute::PostMessage, line());
             first.push((d.fault, d.latency_before, d.latency_after));
         }
-        let c1 = drawn.copies_for("some-key");
+        let c1 = drawn.copies_for(b"some-key");
         let script = drawn.recorded();
         assert!(!script.is_empty());
         let replay = Chaos::new(999, 1.0, FaultPlan::none(), Some(script), 100);
@@ -560,9 +560,9 @@ mod tests {
             let d = replay.decide(JsonRoute::PostMessage, line());
             assert_eq!(&(d.fault, d.latency_before, d.latency_after), want);
         }
-        assert_eq!(replay.copies_for("some-key").count, c1.count);
+        assert_eq!(replay.copies_for(b"some-key").count, c1.count);
         assert_eq!(
-            replay.copies_for("other").count,
+            replay.copies_for(b"other").count,
             1,
             "not in the script: calm"
         );

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::{Fault, JsonRoute};
+use crate::key::IdempotencyKey;
 
 /// The environment variable naming a script file for a builder that has
 /// none.
@@ -33,8 +34,9 @@ pub struct ScriptedRequest {
 /// How many times one message is delivered on SSE.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScriptedCopies {
-    /// The message's idempotency key.
-    pub key: String,
+    /// The message's idempotency key (its bytes: a UTF-8 key is a plain
+    /// JSON string, any other `{"hex": "…"}`, see [`IdempotencyKey`]).
+    pub key: IdempotencyKey,
     /// Deliveries (2 or more: 1 is calm).
     pub copies: u32,
 }
@@ -55,8 +57,9 @@ pub struct ScriptedStream {
 /// The explicit chaos decisions of a run, replayable exactly.
 ///
 /// A run's script lists every non-calm decision: per JSON route and `k`, the
-/// fault and the delays; per published message (by idempotency key), its
-/// copy count; per SSE connection `k`, when it was cut or ended. Replaying
+/// fault and the delays; per published message (by idempotency key: a
+/// plain string, or `{"hex": "…"}` for a key that is not UTF-8, see
+/// [`IdempotencyKey`]), its copy count; per SSE connection `k`, when it was cut or ended. Replaying
 /// a script (`builder().script(..)` or `MOCK_CHAT_SCRIPT=file.json`) makes
 /// exactly those decisions, and every decision not in it calm.
 ///
@@ -70,7 +73,7 @@ pub struct ScriptedStream {
 ///     {"route": "post_message", "k": 3, "fault": {"kind": "drop_after_commit"},
 ///      "latency_before_ms": 0, "latency_after_ms": 120}
 ///   ],
-///   "copies": [{"key": "msg-7", "copies": 3}],
+///   "copies": [{"key": "msg-7", "copies": 3}, {"key": {"hex": "6162e9"}, "copies": 2}],
 ///   "streams": [{"k": 1, "cut_after": 7}]
 /// }
 /// ```
@@ -149,8 +152,11 @@ impl FaultScript {
         self.requests.iter().find(|r| r.route == route && r.k == k)
     }
 
-    pub(crate) fn copies_of(&self, key: &str) -> Option<u32> {
-        self.copies.iter().find(|c| c.key == key).map(|c| c.copies)
+    pub(crate) fn copies_of(&self, key: &[u8]) -> Option<u32> {
+        self.copies
+            .iter()
+            .find(|c| c.key.as_bytes() == key)
+            .map(|c| c.copies)
     }
 
     pub(crate) fn stream(&self, k: u64) -> Option<&ScriptedStream> {
@@ -270,5 +276,40 @@ mod tests {
         );
         assert!(FaultScript::from_json(r#"{"version":2}"#).is_err());
         assert!(FaultScript::from_json("{}").unwrap().is_empty());
+    }
+
+    #[test]
+    fn copies_keys_round_trip_as_bytes_and_text_stays_text() {
+        let mut s = FaultScript::new();
+        for (key, copies) in [
+            (&b"msg-7"[..], 3),
+            (b"ab\xe9\xe9cd", 2),
+            (b"ab\xea\xe9cd", 3),
+        ] {
+            s.copies.push(ScriptedCopies {
+                key: key.into(),
+                copies,
+            });
+        }
+        let json = s.to_json();
+        assert!(json.contains(r#""key": "msg-7""#), "{json}");
+        assert!(json.contains(r#""key": {"#) && json.contains(r#""hex": "6162e9e96364""#));
+        let back = FaultScript::from_json(&json).unwrap();
+        assert_eq!(back, s);
+        assert_eq!(back.copies_of(b"ab\xe9\xe9cd"), Some(2));
+        assert_eq!(back.copies_of(b"ab\xea\xe9cd"), Some(3));
+        assert_eq!(back.copies_of("ab\u{fffd}\u{fffd}cd".as_bytes()), None);
+        // A script written before keys were bytes reads as it did.
+        let old = r#"{"version":1,"copies":[{"key":"msg-7","copies":3}]}"#;
+        assert_eq!(
+            FaultScript::from_json(old).unwrap().copies_of(b"msg-7"),
+            Some(3)
+        );
+        assert_eq!(
+            back.to_string(),
+            "SSE: message with key \"msg-7\" delivered 3 times\n\
+             SSE: message with key \"ab\\xe9\\xe9cd\" delivered 2 times\n\
+             SSE: message with key \"ab\\xea\\xe9cd\" delivered 3 times"
+        );
     }
 }

@@ -35,6 +35,7 @@
 //! process exits with status 0. A second Ctrl-C during the stop exits at
 //! once (status 130).
 
+mod files;
 mod log;
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
@@ -44,6 +45,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
+use crate::server::{max_connections_for_file_limit, DEFAULT_MAX_CONNECTIONS};
 use crate::{ChatFixture, FaultPlan, IdStyle, MockChatServer, MockChatServerBuilder};
 
 /// The command line of the standalone server (see the [module docs](self)).
@@ -128,9 +130,11 @@ pub struct Cli {
     #[arg(long)]
     quiet: bool,
 
-    /// Most connections open at once; further ones wait.
-    #[arg(long, default_value_t = 4096, value_name = "N")]
-    max_connections: usize,
+    /// Most connections open at once (default: the open-file limit, raised to its
+    /// maximum at start, less 64, within 64..=65536); at the cap the connection idle
+    /// the longest is closed to admit a new one.
+    #[arg(long, value_name = "N")]
+    max_connections: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -150,6 +154,9 @@ struct Config {
     id_style: IdStyle,
     /// The chats of `--fixtures`, if given.
     chats: Option<Vec<ChatFixture>>,
+    /// The connection cap: `--max-connections`, or one that follows the
+    /// file limit.
+    max_connections: usize,
     builder: MockChatServerBuilder,
 }
 
@@ -170,8 +177,10 @@ fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
 }
 
 /// Turns flags into a server configuration, reading the plan and fixtures
-/// files. Every error is one line naming the problem.
-fn configure(cli: &Cli) -> Result<Config, String> {
+/// files; `open_files` is the process's file limit, if known, which the
+/// connection cap follows unless `--max-connections` is given. Every error
+/// is one line naming the problem.
+fn configure(cli: &Cli, open_files: Option<u64>) -> Result<Config, String> {
     let addr = resolve(&cli.host, cli.port)?;
     if !(cli.time_scale.is_finite() && cli.time_scale > 0.0) {
         return Err(format!(
@@ -189,12 +198,15 @@ fn configure(cli: &Cli) -> Result<Config, String> {
             "note: --cors is no longer needed: every answer carries the reference's CORS headers"
         );
     }
+    let max_connections = cli.max_connections.unwrap_or_else(|| {
+        open_files.map_or(DEFAULT_MAX_CONNECTIONS, max_connections_for_file_limit)
+    });
     let mut builder = MockChatServer::builder()
         .bind(addr)
         .faults(plan.clone())
         .time_scale(cli.time_scale)
         .admin_api(cli.admin)
-        .max_connections(cli.max_connections)
+        .max_connections(max_connections)
         .id_style(id_style);
     if let Some(token) = &cli.admin_token {
         builder = builder.admin_token(token.clone());
@@ -219,6 +231,7 @@ fn configure(cli: &Cli) -> Result<Config, String> {
         plan_name,
         id_style,
         chats,
+        max_connections,
         builder,
     })
 }
@@ -272,8 +285,8 @@ fn banner(cli: &Cli, config: &Config, server: &MockChatServer) -> String {
     }
     out += "\n";
     out += &format!(
-        "  time scale: {}   ids: {ids}   fixtures: {fixtures}\n",
-        cli.time_scale
+        "  time scale: {}   ids: {ids}   fixtures: {fixtures}   connections: {}\n",
+        cli.time_scale, config.max_connections
     );
     out += &admin_lines(cli, ip, &url);
     out += &device_lines(ip, port, &url);
@@ -397,7 +410,8 @@ pub fn main() -> ExitCode {
 /// 130: forced stop).
 pub async fn run(cli: Cli) -> ExitCode {
     let _log = log::init(cli.quiet);
-    let config = match configure(&cli) {
+    let open_files = files::raise_limit();
+    let config = match configure(&cli, open_files) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("mock-chat-server: {e}");

@@ -19,7 +19,7 @@ fn defaults_are_localhost_3000_reference() {
     assert_eq!(cli.host, "localhost");
     assert_eq!(cli.chaos, "reference");
     assert!(!cli.admin);
-    let config = configure(&cli).unwrap();
+    let config = configure(&cli, None).unwrap();
     assert_eq!(config.plan, FaultPlan::reference());
     assert_eq!(config.addr.port(), 3000);
     assert!(config.addr.ip().is_loopback());
@@ -45,7 +45,7 @@ fn flags_map_to_configuration() {
     .unwrap();
     assert_eq!(cli.seed, Some(42));
     assert_eq!(cli.ids, Ids::Uuid);
-    let config = configure(&cli).unwrap();
+    let config = configure(&cli, None).unwrap();
     assert_eq!(config.plan, FaultPlan::none());
     assert_eq!(config.addr, "127.0.0.1:0".parse().unwrap());
 }
@@ -55,18 +55,34 @@ fn bad_flags_are_one_line_errors() {
     assert!(parse(&["--port", "99999"]).is_err());
     assert!(parse(&["--ids", "hex"]).is_err());
     let cli = parse(&["--chaos", "/no/such/plan.json"]).unwrap();
-    let e = configure(&cli).unwrap_err();
+    let e = configure(&cli, None).unwrap_err();
     assert!(e.contains("--chaos") && !e.contains('\n'), "{e}");
     let cli = parse(&["--time-scale", "0"]).unwrap();
-    assert!(configure(&cli).unwrap_err().contains("--time-scale"));
+    assert!(configure(&cli, None).unwrap_err().contains("--time-scale"));
+}
+
+#[test]
+fn the_connection_cap_follows_the_file_limit_unless_given() {
+    let cli = parse(&["--port", "0"]).unwrap();
+    let cap = |files| configure(&cli, files).unwrap().max_connections;
+    assert_eq!(cap(None), crate::server::DEFAULT_MAX_CONNECTIONS);
+    assert_eq!(cap(Some(1_048_576)), 65_536, "clamped");
+    assert_eq!(cap(Some(20_000)), 20_000 - 64, "a margin for other files");
+    assert_eq!(cap(Some(u64::MAX)), 65_536, "unlimited");
+    assert_eq!(cap(Some(16)), 64, "a floor");
+    let given = parse(&["--port", "0", "--max-connections", "100"]).unwrap();
+    assert_eq!(
+        configure(&given, Some(1_048_576)).unwrap().max_connections,
+        100
+    );
 }
 
 #[test]
 fn ids_flag_maps_to_id_style() {
-    let config = configure(&parse(&["--port", "0"]).unwrap()).unwrap();
+    let config = configure(&parse(&["--port", "0"]).unwrap(), None).unwrap();
     assert_eq!(config.id_style, IdStyle::Uuid);
     assert!(config.chats.is_none());
-    let config = configure(&parse(&["--port", "0", "--ids", "number"]).unwrap()).unwrap();
+    let config = configure(&parse(&["--port", "0", "--ids", "number"]).unwrap(), None).unwrap();
     assert_eq!(config.id_style, IdStyle::Number);
 }
 
@@ -138,7 +154,7 @@ fn localhost_prefers_ipv4() {
 fn the_example_fixtures_file_is_accepted() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/fixtures.json");
     let cli = parse(&["--fixtures", path]).unwrap();
-    let config = configure(&cli).unwrap();
+    let config = configure(&cli, None).unwrap();
     let chats = config.chats.unwrap();
     let expected: Vec<ChatFixture> =
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
@@ -160,7 +176,7 @@ async fn banner_fits_one_screen_and_names_url_seed_and_plan() {
         "--admin",
     ])
     .unwrap();
-    let config = configure(&cli).unwrap();
+    let config = configure(&cli, None).unwrap();
     let server = config.builder.clone().start().await;
     let text = banner(&cli, &config, &server);
     assert!(text.lines().count() <= 12, "{text}");
@@ -173,12 +189,13 @@ async fn banner_fits_one_screen_and_names_url_seed_and_plan() {
     assert!(text.contains(&FaultPlan::hostile().summary()), "{text}");
     assert!(text.contains("/__admin/reset"), "{text}");
     assert!(text.contains("10.0.2.2"), "{text}");
+    assert!(text.contains("connections: 4096"), "{text}");
 }
 
 #[tokio::test]
 async fn banner_for_every_interface_points_at_localhost_and_the_lan() {
     let cli = parse(&["--host", "0.0.0.0", "--port", "0", "--chaos", "none"]).unwrap();
-    let config = configure(&cli).unwrap();
+    let config = configure(&cli, None).unwrap();
     let server = config.builder.clone().start().await;
     let port = server.address().port();
     let text = banner(&cli, &config, &server);
@@ -205,13 +222,13 @@ fn plan_and_fixture_files_are_read() {
     std::fs::write(&fixtures, r#"[{"name":"Only","messages":[{"text":"hi"}]}]"#).unwrap();
 
     let cli = parse(&["--chaos", plan.to_str().unwrap()]).unwrap();
-    assert_eq!(configure(&cli).unwrap().plan, FaultPlan::hostile());
+    assert_eq!(configure(&cli, None).unwrap().plan, FaultPlan::hostile());
     let cli = parse(&["--chaos", bad.to_str().unwrap()]).unwrap();
-    assert!(configure(&cli).unwrap_err().contains("unavailable"));
+    assert!(configure(&cli, None).unwrap_err().contains("unavailable"));
     let cli = parse(&["--fixtures", fixtures.to_str().unwrap()]).unwrap();
-    assert!(configure(&cli).is_ok());
+    assert!(configure(&cli, None).is_ok());
     std::fs::write(&fixtures, "[{\"nom\": 1}]").unwrap();
     let cli = parse(&["--fixtures", fixtures.to_str().unwrap()]).unwrap();
-    assert!(configure(&cli).unwrap_err().contains("--fixtures"));
+    assert!(configure(&cli, None).unwrap_err().contains("--fixtures"));
     let _ = std::fs::remove_dir_all(&dir);
 }

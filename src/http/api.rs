@@ -79,13 +79,10 @@ pub(crate) fn handle(
     }
 }
 
-/// A POST's `Idempotency-Key`, as the handler reads it (the first one).
-pub(crate) fn post_key(req: &Request) -> Option<&str> {
-    req.headers.get("idempotency-key").map(|v| {
-        // Go's Header.Get returns the raw bytes as a string; a key that is
-        // not UTF-8 still counts as present.
-        std::str::from_utf8(v.as_bytes()).unwrap_or("\u{fffd}")
-    })
+/// A POST's `Idempotency-Key`, as the handler reads it (the first one):
+/// its raw bytes, UTF-8 or not, as Go's `Header.Get` returns them.
+pub(crate) fn post_key(req: &Request) -> Option<&[u8]> {
+    req.headers.get("idempotency-key").map(|v| v.as_bytes())
 }
 
 fn post_message(

@@ -19,6 +19,8 @@ use crate::activity::{BusyGuard, Work};
 use crate::app::App;
 use crate::chaos::engine::RequestLine;
 use crate::chaos::{Fault, JsonRoute};
+use crate::records::clip;
+use crate::wire;
 
 /// A JSON route's response and what happened on the way.
 pub(crate) struct Outcome {
@@ -39,6 +41,7 @@ struct Call<'a> {
     raw_id: &'a str,
     /// The request's record.
     request_seq: u64,
+    /// The key as shown (for the journal).
     key: Option<&'a str>,
 }
 
@@ -56,11 +59,13 @@ pub(crate) async fn run(
     let busy = app.activity().start(Work::Request);
     // A test's hold: accepted, then waiting before any fault or commit.
     app.activity().pass(route.route()).await;
-    let key = req.header_lossy("idempotency-key");
+    // Diagnostics follow the key's bytes; the journal shows it.
+    let key = api::post_key(req);
+    let shown = key.map(|k| clip(&wire::go_lossy(k)));
     let in_flight = match route {
         JsonRoute::PostMessage => {
             app.diagnostics()
-                .post_started(key.as_deref(), app.ticker().now(), request_seq)
+                .post_started(key, app.ticker().now(), request_seq)
         }
         _ => None,
     };
@@ -69,10 +74,10 @@ pub(crate) async fn run(
         route,
         raw_id,
         request_seq,
-        key: key.as_deref(),
+        key: shown.as_deref(),
     };
     let out = decide_and_answer(app, &call, pending, busy).await;
-    if let (JsonRoute::PostMessage, Some(key)) = (route, &key) {
+    if let (JsonRoute::PostMessage, Some(key)) = (route, key) {
         app.diagnostics().post_answered(key);
     }
     drop(in_flight);

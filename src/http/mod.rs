@@ -259,7 +259,7 @@ fn recorded_headers(headers: &HeaderMap) -> RecordedHeaders {
             _ => continue,
         };
         if slot.is_none() {
-            *slot = Some(clip(&String::from_utf8_lossy(value.as_bytes())));
+            *slot = Some(clip(&crate::wire::go_lossy(value.as_bytes())));
         }
     }
     out

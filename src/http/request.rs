@@ -75,13 +75,6 @@ impl Request {
             .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
     }
 
-    /// A header as lossy text, clipped (for records and the journal).
-    pub(crate) fn header_lossy(&self, name: &str) -> Option<String> {
-        self.headers
-            .get(name)
-            .map(|v| clip(&String::from_utf8_lossy(v.as_bytes())))
-    }
-
     /// Whether Go closes the connection after answering: the client asked
     /// for it (`Connection: close`), or speaks HTTP/1.0 without asking to
     /// keep it alive.

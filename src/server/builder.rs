@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use super::handle::{MockChatServer, SeedSource, Stopped};
-use super::transport::{self, Limits};
+use super::transport::{self, Connections, Limits};
 use crate::app::{App, AppParts};
 use crate::bot::{self, BotBehavior};
 use crate::chaos::engine::Chaos;
@@ -22,6 +22,29 @@ use crate::store::{Store, StoreConfig};
 
 /// The environment variable that supplies the seed when the builder has none.
 pub const SEED_ENV: &str = "MOCK_CHAT_SEED";
+
+/// How many connections an embedded server keeps open at most, by default.
+pub(crate) const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+
+#[cfg(feature = "cli")]
+/// The file descriptors a process keeps for other things than connections
+/// (the listener, the standard streams, log files, the runtime's own).
+const FILES_BESIDE_CONNECTIONS: u64 = 64;
+
+#[cfg(feature = "cli")]
+/// The fewest and the most connections a cap that follows the file limit
+/// allows.
+const FILE_LIMITED_CAP: (usize, usize) = (64, 65_536);
+
+#[cfg(feature = "cli")]
+/// The connection cap for a process that may open `open_files` files (its
+/// soft `RLIMIT_NOFILE`): all of them but a margin, clamped to 64..=65,536.
+/// The standalone server's default, once it has raised its limit as Go does.
+pub(crate) fn max_connections_for_file_limit(open_files: u64) -> usize {
+    let (fewest, most) = FILE_LIMITED_CAP;
+    let room = open_files.saturating_sub(FILES_BESIDE_CONNECTIONS);
+    usize::try_from(room).unwrap_or(most).clamp(fewest, most)
+}
 
 /// Why a server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +133,7 @@ pub struct MockChatServerBuilder {
     request_log_capacity: usize,
     max_body: usize,
     max_connections: usize,
+    first_header_timeout: Duration,
     header_timeout: Duration,
     deny_misuse: bool,
     script: Option<FaultScript>,
@@ -141,7 +165,8 @@ impl Default for MockChatServerBuilder {
             journal_capacity: 10_000,
             request_log_capacity: 1_000,
             max_body: 1024 * 1024,
-            max_connections: 4096,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            first_header_timeout: Duration::from_secs(10),
             header_timeout: Duration::from_secs(30),
             deny_misuse: false,
             script: None,
@@ -326,17 +351,30 @@ impl MockChatServerBuilder {
         self
     }
 
-    /// How many connections may be open at once (default 4,096); further
-    /// ones wait in the accept queue.
+    /// How many connections may be open at once (default 4,096). A full
+    /// server still takes new clients: it closes the connection idle the
+    /// longest to admit one, else the oldest SSE stream (which ends
+    /// cleanly); a connection with a request in progress is never cut, and
+    /// only while every connection has one does a new client wait.
     pub fn max_connections(mut self, connections: usize) -> Self {
         self.max_connections = connections.max(1);
         self
     }
 
-    /// How long a connection may wait for request headers (default 30 s): a
-    /// connection with no answer in progress and no new request for a whole
-    /// period is closed, between one and two periods after it fell idle
-    /// (slow headers and forgotten keep-alive connections alike).
+    /// How long a new connection may take to send its first request head
+    /// (default 10 s, and never longer than
+    /// [`header_timeout`](Self::header_timeout)); it is closed if it has
+    /// not by then. Not scaled by `time_scale`.
+    pub fn first_header_timeout(mut self, timeout: Duration) -> Self {
+        self.first_header_timeout = timeout;
+        self
+    }
+
+    /// How long a connection may wait for request headers after its first
+    /// request (default 30 s): a connection with no answer in progress and
+    /// no new request for a whole period is closed, between one and two
+    /// periods after it fell idle (slow headers and forgotten keep-alive
+    /// connections alike). Not scaled by `time_scale`.
     pub fn header_timeout(mut self, timeout: Duration) -> Self {
         self.header_timeout = timeout;
         self
@@ -428,9 +466,18 @@ impl MockChatServerBuilder {
             .map_err(bind_error)?;
         let addr = listener.local_addr().map_err(bind_error)?;
         let deny_misuse = self.deny_misuse;
+        let connections = Connections::new(self.max_connections);
         let (app, config, limits) = self.assemble(seed, script, addr, runtime);
         let http = Arc::new(Http::new(Arc::clone(&app), config));
-        let task = tokio::spawn(transport::serve(listener, http, limits, app.lifecycle()));
+        let open = connections.count();
+        let lifecycle = app.lifecycle();
+        let task = tokio::spawn(transport::serve(
+            listener,
+            http,
+            connections,
+            limits,
+            lifecycle,
+        ));
         tracing::debug!(%addr, seed, "mock-chat-server started");
         Ok(MockChatServer::new(
             app,
@@ -438,6 +485,7 @@ impl MockChatServerBuilder {
             seed_source,
             Stopped::Task(Some(task)),
             deny_misuse,
+            open,
         ))
     }
 
@@ -485,7 +533,7 @@ impl MockChatServerBuilder {
             max_body: self.max_body,
         };
         let limits = Limits {
-            max_connections: self.max_connections,
+            first_header_timeout: self.first_header_timeout,
             header_timeout: self.header_timeout,
         };
         (app, config, limits)

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 use super::builder::MockChatServerBuilder;
 use super::report;
@@ -73,6 +73,7 @@ pub struct MockChatServer {
     wait_timeout_ms: AtomicU64,
     deny_misuse: bool,
     report_on_panic: std::sync::atomic::AtomicBool,
+    connections: watch::Receiver<usize>,
 }
 
 /// The default time limit of every wait (real time).
@@ -94,6 +95,7 @@ impl MockChatServer {
         seed_source: SeedSource,
         stopped: Stopped,
         deny_misuse: bool,
+        connections: watch::Receiver<usize>,
     ) -> Self {
         MockChatServer {
             app,
@@ -103,6 +105,7 @@ impl MockChatServer {
             wait_timeout_ms: AtomicU64::new(DEFAULT_WAIT.as_millis() as u64),
             deny_misuse,
             report_on_panic: std::sync::atomic::AtomicBool::new(true),
+            connections,
         }
     }
 
@@ -382,6 +385,26 @@ impl MockChatServer {
         let awaited = format!("for {n} SSE subscribers");
         wait::until(self.limit(), awaited, self.app.events().changes(), || {
             let open = self.subscriber_count();
+            if open >= n {
+                Ok(())
+            } else {
+                Err(format!("{open} open"))
+            }
+        })
+        .await
+    }
+
+    /// How many client connections are open now (those waiting in the
+    /// accept queue do not count).
+    pub fn open_connections(&self) -> usize {
+        *self.connections.borrow()
+    }
+
+    /// Waits until at least `n` client connections are open.
+    pub async fn wait_for_connections(&self, n: usize) -> Result<(), WaitTimeout> {
+        let awaited = format!("for {n} open connections");
+        wait::until(self.limit(), awaited, self.connections.clone(), || {
+            let open = self.open_connections();
             if open >= n {
                 Ok(())
             } else {

@@ -5,8 +5,8 @@
 //!   [`HandleError`];
 //! - [`report`]: what a failing test prints (seed, journal, rerun line);
 //! - [`wait`]: the handle's waits and [`WaitTimeout`];
-//! - [`transport`]: the accept loop (HTTP/1.1 only, bounded connections,
-//!   header timeout) serving the HTTP layer.
+//! - [`transport`]: the accept loop (HTTP/1.1 only, bounded connections
+//!   that evict the idle at the cap, head deadlines) serving the HTTP layer.
 
 mod builder;
 mod handle;
@@ -14,6 +14,8 @@ mod report;
 mod transport;
 mod wait;
 
+#[cfg(feature = "cli")]
+pub(crate) use builder::{max_connections_for_file_limit, DEFAULT_MAX_CONNECTIONS};
 pub use builder::{MockChatServerBuilder, StartError, SEED_ENV};
 pub use handle::{HandleError, Hold, MessageStream, MockChatServer};
 pub use wait::WaitTimeout;

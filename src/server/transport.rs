@@ -1,23 +1,59 @@
 //! The accept loop: HTTP/1.1 only (as the reference, no HTTP/2 without TLS),
-//! header names in Go's canonical case, at most `max_connections` open
-//! (further ones wait in the accept queue), request headers within
-//! `header_timeout` (one coarse timer per connection). It hands each request
-//! to the [HTTP layer](Http) and stops when the server shuts down.
+//! header names in Go's canonical case, request heads within deadlines (one
+//! coarse timer per connection), and a bounded number of connections that
+//! never locks a new client out. It hands each request to the
+//! [HTTP layer](Http) and stops when the server shuts down.
+//!
+//! # At the connection cap
+//! At most `max_connections` connections are open. A new one that finds
+//! them all taken is still served: the server closes the connection that
+//! matters least to make room, as a keep-alive pool does ([`Rank`]):
+//!
+//! 1. an idle one, the longest idle first: silent since it connected, or
+//!    kept alive after its last answer;
+//! 2. else one that has sent only part of a request head, the longest idle
+//!    first;
+//! 3. else a stream (SSE), the oldest first: it ends cleanly, as at the end
+//!    of its lifetime, and its client reconnects with `Last-Event-ID`. So
+//!    streams are bounded by the cap too, and at the cap a new client ends
+//!    the oldest one rather than wait.
+//!
+//! A connection with a request in progress (an answer being produced or
+//! sent, a held request included) is never cut: if every connection has
+//! one, the new connection waits until one of them ends or falls idle.
+//! An evicted connection that took a request just before it was told to go
+//! answers it first, then closes.
+//!
+//! # Deadlines
+//! A new connection must send its first request head within
+//! `first_header_timeout` (10 s; never more than `header_timeout`); later,
+//! a connection with no answer in progress and no new request for a whole
+//! `header_timeout` (30 s) is closed, between one and two periods after it
+//! fell idle. One timer per connection checks both.
+
+mod connections;
 
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Semaphore};
-use warp::http::header::{EXPECT, HOST};
+use tokio::sync::watch;
+use warp::http::header::{CONTENT_TYPE, EXPECT, HOST};
 use warp::http::{Method, Request, Version};
 use warp::reply::Response;
 
+pub(crate) use self::connections::Connections;
+#[cfg(doc)]
+use self::connections::Rank;
+use self::connections::{Busy, ConnState, Slot, EVICTION_GRACE};
 use crate::app::Lifecycle;
 use crate::http::response::{
     bad_request_closing, expectation_failed, malformed_host, missing_host,
@@ -27,7 +63,9 @@ use crate::http::{has_token, Http};
 /// Connection limits.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {
-    pub(crate) max_connections: usize,
+    /// The deadline of a new connection's first request head.
+    pub(crate) first_header_timeout: Duration,
+    /// The idle period after which a connection waiting for a head is cut.
     pub(crate) header_timeout: Duration,
 }
 
@@ -35,40 +73,48 @@ pub(crate) struct Limits {
 pub(crate) async fn serve(
     listener: TcpListener,
     http: Arc<Http>,
+    connections: Arc<Connections>,
     limits: Limits,
-    mut lifecycle: watch::Receiver<Lifecycle>,
+    lifecycle: watch::Receiver<Lifecycle>,
 ) {
-    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     loop {
-        let stopping = async {
-            let _ = lifecycle.wait_for(|l| *l == Lifecycle::ShuttingDown).await;
+        let mut stop = lifecycle.clone();
+        let stopping = async move {
+            let _ = stop.wait_for(|l| *l == Lifecycle::ShuttingDown).await;
         };
+        tokio::pin!(stopping);
         let accepted = tokio::select! {
             biased;
-            _ = stopping => return,
-            accepted = accept(&listener, &slots) => accepted,
+            _ = &mut stopping => return,
+            accepted = accept(&listener, &connections) => accepted,
         };
-        let Some((stream, permit)) = accepted else {
+        let Some(stream) = accepted else {
             continue;
         };
+        let slot = tokio::select! {
+            biased;
+            _ = &mut stopping => return,
+            slot = connections.admit() => slot,
+        };
+        let Some(slot) = slot else {
+            return;
+        };
         let _ = stream.set_nodelay(true);
-        let conn = connection(stream, Arc::clone(&http), limits, lifecycle.clone());
-        tokio::spawn(async move {
-            conn.await;
-            drop(permit);
-        });
+        let conn = connection(stream, slot, Arc::clone(&http), limits, lifecycle.clone());
+        tokio::spawn(conn);
     }
 }
 
-/// Serves one connection until it ends, the server stops, or it has
-/// waited for request headers too long.
+/// Serves one connection until it ends, the server stops, it has waited
+/// for a request head too long, or it has been evicted.
 async fn connection(
     stream: TcpStream,
+    slot: Slot,
     http: Arc<Http>,
     limits: Limits,
     mut stop: watch::Receiver<Lifecycle>,
 ) {
-    let state = Arc::new(ConnState::default());
+    let state = Arc::clone(slot.state());
     let svc_state = Arc::clone(&state);
     let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
         let http = Arc::clone(&http);
@@ -78,68 +124,99 @@ async fn connection(
                 Some(refused) => refused,
                 None => http.answer(req).await,
             };
-            Ok::<_, Infallible>(res.map(|body| Tracked { body, _busy: busy }))
+            let busy = if is_stream(&res) {
+                busy.into_stream()
+            } else {
+                busy
+            };
+            Ok::<_, Infallible>(res.map(|body| Tracked { body, busy }))
         }
     });
+    let io = Watched {
+        io: stream,
+        state: Arc::clone(&state),
+    };
     let conn = http1::Builder::new()
         .title_case_headers(true)
         // Heads get their `Date` where Go writes it (see `http::response`);
         // Go's refusals have none.
         .auto_date_header(false)
-        .serve_connection(TokioIo::new(stream), svc);
+        .serve_connection(TokioIo::new(io), svc);
     tokio::pin!(conn);
-    // The header timeout, checked by one timer per connection rather than
-    // one per request: a connection that has had no answer in progress and
-    // no new request for a whole period is waiting for headers too long
-    // (cut between one and two periods after it fell idle).
-    let mut seen = state.seen.load(Ordering::Relaxed);
+    let mut timer = Timer::new(limits, &state);
     loop {
         tokio::select! {
             _ = &mut conn => return,
             _ = stop.wait_for(|l| *l == Lifecycle::ShuttingDown) => return,
-            _ = tokio::time::sleep(limits.header_timeout) => {
-                let now_seen = state.seen.load(Ordering::Relaxed);
-                if state.busy.load(Ordering::Relaxed) == 0 && now_seen == seen {
+            _ = state.evicted(), if !timer.evicted => {
+                // Closes at once if idle, after the answer in progress
+                // otherwise; a stream's body ends (see `Tracked`).
+                conn.as_mut().graceful_shutdown();
+                timer.evict();
+            }
+            _ = tokio::time::sleep(timer.period) => {
+                if timer.expired(&state) {
                     return;
                 }
-                seen = now_seen;
             }
         }
     }
 }
 
-/// What a connection is doing, for its header timeout.
-#[derive(Debug, Default)]
-struct ConnState {
-    /// Requests whose answer is still being produced or sent.
-    busy: AtomicUsize,
-    /// Requests and answers seen, to tell activity between checks.
-    seen: AtomicU64,
+/// A connection's deadlines, checked by one timer per connection rather
+/// than one per request: a connection that has had no answer in progress
+/// and no new request for a whole period is waiting for a head too long.
+/// The first period is the first head's; after an eviction, the period is
+/// the grace to go.
+struct Timer {
+    period: Duration,
+    header_timeout: Duration,
+    seen: u64,
+    evicted: bool,
 }
 
-/// Counts a request as busy until its answer's body is dropped (sent, or
-/// abandoned).
-struct Busy(Arc<ConnState>);
+impl Timer {
+    fn new(limits: Limits, state: &ConnState) -> Self {
+        Timer {
+            period: limits.first_header_timeout.min(limits.header_timeout),
+            header_timeout: limits.header_timeout,
+            seen: state.seen(),
+            evicted: false,
+        }
+    }
 
-impl Busy {
-    fn new(state: &Arc<ConnState>) -> Self {
-        state.busy.fetch_add(1, Ordering::Relaxed);
-        state.seen.fetch_add(1, Ordering::Relaxed);
-        Busy(Arc::clone(state))
+    fn evict(&mut self) {
+        self.evicted = true;
+        self.period = EVICTION_GRACE;
+    }
+
+    /// At the end of a period: whether the connection must close (it
+    /// waited a whole period, or was evicted and has no request left to
+    /// answer).
+    fn expired(&mut self, state: &ConnState) -> bool {
+        let seen = state.seen();
+        let waited = !state.is_busy() && seen == self.seen;
+        if waited || (self.evicted && (!state.is_busy() || state.is_streaming())) {
+            return true;
+        }
+        self.seen = seen;
+        self.period = self.header_timeout;
+        false
     }
 }
 
-impl Drop for Busy {
-    fn drop(&mut self) {
-        self.0.busy.fetch_sub(1, Ordering::Relaxed);
-        self.0.seen.fetch_add(1, Ordering::Relaxed);
-    }
+/// Whether an answer is an open-ended stream (SSE).
+fn is_stream(res: &Response) -> bool {
+    res.headers()
+        .get(CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"))
 }
 
-/// An answer's body that keeps its request counted as busy.
+/// An answer's body that keeps its request counted as busy, and ends a
+/// stream cleanly when its connection is evicted.
 struct Tracked<B> {
     body: B,
-    _busy: Busy,
+    busy: Busy,
 }
 
 impl<B: http_body::Body + Unpin> http_body::Body for Tracked<B> {
@@ -147,10 +224,13 @@ impl<B: http_body::Body + Unpin> http_body::Body for Tracked<B> {
     type Error = B::Error;
 
     fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
-        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
+        if self.busy.must_end(cx) {
+            return Poll::Ready(None);
+        }
+        Pin::new(&mut self.body).poll_frame(cx)
     }
 
     fn is_end_stream(&self) -> bool {
@@ -162,22 +242,78 @@ impl<B: http_body::Body + Unpin> http_body::Body for Tracked<B> {
     }
 }
 
-/// Waits for a free slot, then for a connection.
-async fn accept(
-    listener: &TcpListener,
-    slots: &Arc<Semaphore>,
-) -> Option<(TcpStream, tokio::sync::OwnedSemaphorePermit)> {
-    let permit = Arc::clone(slots).acquire_owned().await.ok()?;
+/// The connection's socket, telling its state when bytes come in (a
+/// request head has begun).
+struct Watched {
+    io: TcpStream,
+    state: Arc<ConnState>,
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut this.io).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            this.state.bytes_read();
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+}
+
+/// Waits for a connection. Out of file descriptors, it evicts as the cap
+/// does (a client is waiting), then backs off a little rather than spin.
+async fn accept(listener: &TcpListener, connections: &Connections) -> Option<TcpStream> {
     match listener.accept().await {
-        Ok((stream, _)) => Some((stream, permit)),
+        Ok((stream, _)) => Some(stream),
         Err(e) => {
-            // Out of file descriptors and the like: back off a little
-            // rather than spin.
             tracing::warn!("accept failed: {e}");
+            if out_of_files(&e) {
+                connections.evict_one();
+            }
             tokio::time::sleep(Duration::from_millis(10)).await;
             None
         }
     }
+}
+
+/// `EMFILE` or `ENFILE` (the same numbers on Linux, the BSDs and macOS).
+fn out_of_files(e: &io::Error) -> bool {
+    cfg!(unix) && matches!(e.raw_os_error(), Some(23 | 24))
 }
 
 /// What Go's server answers itself, before any handler, to a request

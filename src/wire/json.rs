@@ -1,6 +1,30 @@
 //! Go's `encoding/json` string encoding, HTML-safe (what `json.Marshal`
 //! and the reference's encoder write).
 
+use std::borrow::Cow;
+
+/// The text Go's encoder writes for a Go string holding these bytes: valid
+/// UTF-8 as it is, and **one U+FFFD for each byte** that does not start a
+/// valid sequence (Go walks the string with `utf8.DecodeRuneInString`, which
+/// takes one byte per error). `String::from_utf8_lossy` differs on a cut
+/// multi-byte character: it gives one U+FFFD for `"\xe2\x82"`, Go two.
+/// Checked against the reference server's POST answers, histories and SSE
+/// frames (it writes U+FFFD raw, not `\ufffd`).
+pub(crate) fn go_lossy(bytes: &[u8]) -> Cow<'_, str> {
+    if let Ok(s) = std::str::from_utf8(bytes) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(bytes.len() + 8);
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        // The bytes of an ill-formed sequence after its first are
+        // continuation bytes, which never start a rune for Go either: each
+        // is an error of its own.
+        out.extend(chunk.invalid().iter().map(|_| char::REPLACEMENT_CHARACTER));
+    }
+    Cow::Owned(out)
+}
+
 /// Appends `s` as a quoted JSON string, escaped as Go escapes it: `"` and
 /// `\` with a backslash; `\b`, `\f`, `\n`, `\r`, `\t` short; other control
 /// characters as `\u00xx`; `<`, `>`, `&` as `\u003c`, `\u003e`, `\u0026`;
@@ -83,5 +107,25 @@ mod tests {
         assert_eq!(enc("é 👍 ‘quotes’"), "\"é 👍 ‘quotes’\"");
         assert_eq!(enc(""), "\"\"");
         assert_eq!(enc("\n\r\0"), r#""\n\r\u0000""#);
+    }
+
+    #[test]
+    fn invalid_bytes_are_one_replacement_each_as_go_writes_them() {
+        // Each read off the reference server's POST answer.
+        let cases: [(&[u8], &str); 7] = [
+            (b"ab\xe9\xe9cd", "ab\u{fffd}\u{fffd}cd"),
+            (b"x\xe2\x82", "x\u{fffd}\u{fffd}"),
+            (b"x\xe2\x82y", "x\u{fffd}\u{fffd}y"),
+            (b"y\xed\xa0\x80", "y\u{fffd}\u{fffd}\u{fffd}"),
+            (b"z\xf4\x90", "z\u{fffd}\u{fffd}"),
+            (b"w\xc0\x80", "w\u{fffd}\u{fffd}"),
+            ("é👍".as_bytes(), "é👍"),
+        ];
+        for (bytes, shown) in cases {
+            assert_eq!(go_lossy(bytes), shown, "{bytes:?}");
+        }
+        assert!(matches!(go_lossy(b"plain"), Cow::Borrowed("plain")));
+        // Where Rust's own lossy decoding parts ways with Go's.
+        assert_eq!(String::from_utf8_lossy(b"\xe2\x82"), "\u{fffd}");
     }
 }

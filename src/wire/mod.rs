@@ -12,6 +12,6 @@ mod uuid;
 pub(crate) use atoi::atoi;
 pub(crate) use decode::decode_message;
 pub(crate) use encode::{chat_json, message_json};
-pub(crate) use json::push_json_string;
+pub(crate) use json::{go_lossy, push_json_string};
 pub(crate) use time::format_rfc3339_nano;
 pub(crate) use uuid::parse_uuid;

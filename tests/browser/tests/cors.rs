@@ -6,7 +6,9 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use mock_chat_server::{Author, DiagnosticKind, Fault, FaultPlan, MockChatServer, Route};
+use mock_chat_server::{
+    Author, DiagnosticKind, Fault, FaultPlan, MockChatServer, RecordedRequest, Route,
+};
 use mock_chat_server_browser::driver::Chrome;
 use mock_chat_server_browser::pages;
 use mock_chat_server_browser::site::Site;
@@ -233,10 +235,19 @@ async fn a_stream_reader_sending_last_event_id_is_blocked_by_the_browser() {
     }
 }
 
+/// Every request to `/events` the mock received, preflights included
+/// (`received_requests`, not `requests(route)`, which may or may not hold
+/// preflights).
+fn stream_requests(mock: &MockChatServer) -> Vec<RecordedRequest> {
+    let mut all = mock.received_requests();
+    all.retain(|r| r.path == "/events");
+    all
+}
+
 /// The mock answered the header's preflight, said why a browser refuses
 /// it, and never got the request that carried the header.
 fn mock_saw_only_the_preflight(mock: &MockChatServer, origin: &str) {
-    let streams = mock.requests(Route::Events);
+    let streams = stream_requests(mock);
     let gets: Vec<_> = streams.iter().filter(|r| r.method == "GET").collect();
     assert_eq!(gets.len(), 1, "only the control was sent: {streams:#?}");
     assert_eq!(gets[0].headers.origin.as_deref(), Some(origin));
@@ -286,7 +297,7 @@ async fn an_event_source_the_server_ends_is_resumed_by_the_browser_from_its_last
 /// The browser reconnected once with the last id it saw, from the page's
 /// origin, without a preflight and without client misuse.
 fn mock_saw_a_resume_without_preflight(mock: &MockChatServer, last: &str, origin: &str) {
-    let streams = mock.requests(Route::Events);
+    let streams = stream_requests(mock);
     let methods: Vec<&str> = streams.iter().map(|r| r.method.as_str()).collect();
     assert_eq!(methods, ["GET", "GET"], "{streams:#?}");
     assert_eq!(streams[0].headers.last_event_id, None);

@@ -40,7 +40,7 @@ const ALLOWED_HEADERS: [&str; 6] = [
 const TRUE: HeaderValue = HeaderValue::from_static("true");
 const EXPOSED: HeaderValue = HeaderValue::from_static("Link");
 const MAX_AGE: HeaderValue = HeaderValue::from_static("300");
-const VARY_ORIGIN: HeaderValue = HeaderValue::from_static("Origin");
+use super::response::VARY_ORIGIN;
 const VARY_METHOD: HeaderValue = HeaderValue::from_static("Access-Control-Request-Method");
 const VARY_HEADERS: HeaderValue = HeaderValue::from_static("Access-Control-Request-Headers");
 
@@ -146,13 +146,22 @@ pub(crate) fn preflight(method: &Method, headers: &HeaderMap) -> Option<Prefligh
 /// Adds the headers go-chi/cors gives an actual (non-preflight) request to
 /// its answer.
 pub(crate) fn actual(method: &Method, request: &HeaderMap, response: &mut Response) {
-    let mut lines = vec![(VARY, VARY_ORIGIN)];
-    if let Some(origin) = first(request, &ORIGIN) {
-        if allowed_method(method.as_str().as_bytes()).is_some() {
-            lines.push((ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone()));
-            lines.push((ACCESS_CONTROL_EXPOSE_HEADERS, EXPOSED));
-            lines.push((ACCESS_CONTROL_ALLOW_CREDENTIALS, TRUE));
-        }
+    let origin =
+        first(request, &ORIGIN).filter(|_| allowed_method(method.as_str().as_bytes()).is_some());
+    // An answer built with its `Vary` in place (the JSON 200s, the hot
+    // path) needs no rebuilt head when there is nothing to grant.
+    let has_vary = response.headers().contains_key(VARY);
+    if origin.is_none() && has_vary {
+        return;
+    }
+    let mut lines = Vec::with_capacity(4);
+    if !has_vary {
+        lines.push((VARY, VARY_ORIGIN));
+    }
+    if let Some(origin) = origin {
+        lines.push((ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone()));
+        lines.push((ACCESS_CONTROL_EXPOSE_HEADERS, EXPOSED));
+        lines.push((ACCESS_CONTROL_ALLOW_CREDENTIALS, TRUE));
     }
     merge(response.headers_mut(), lines);
 }

@@ -14,7 +14,7 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use warp::http::header::{
-    HeaderName, HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, DATE,
+    HeaderName, HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, DATE, VARY,
 };
 use warp::http::{HeaderMap, StatusCode};
 use warp::reply::{Reply, Response};
@@ -27,6 +27,8 @@ pub(crate) const TEXT_PLAIN: HeaderValue = HeaderValue::from_static("text/plain;
 pub(crate) const CHUNKING_THRESHOLD: usize = 2048;
 
 const NOSNIFF: HeaderValue = HeaderValue::from_static("nosniff");
+/// The `Vary` line go-chi/cors adds to every answer.
+pub(crate) const VARY_ORIGIN: HeaderValue = HeaderValue::from_static("Origin");
 const X_CONTENT_TYPE_OPTIONS: HeaderName = HeaderName::from_static("x-content-type-options");
 
 thread_local! {
@@ -141,6 +143,9 @@ pub(crate) fn json_ok(body: Bytes) -> Response {
     let len = body.len();
     let mut res = Response::new(body.into());
     let h = res.headers_mut();
+    // The CORS layer's `Vary` in its place, the only handler header: a
+    // request without `Origin` needs nothing more (see `cors::actual`).
+    h.insert(VARY, VARY_ORIGIN);
     date_and_length(h, len);
     h.insert(CONTENT_TYPE, TEXT_PLAIN);
     res

@@ -46,14 +46,20 @@ impl AdminConfig {
 }
 
 /// The names a server bound to `ip` is reached by, as its banner prints
-/// them: the loopback names, the bound address itself, and, bound to every
-/// interface, this machine's address on the local network.
+/// them: the loopback names, the Android emulator's `10.0.2.2`, the bound
+/// address itself, and, bound to every interface, this machine's address
+/// on the local network.
 pub(crate) fn own_names(ip: IpAddr, lan: Option<IpAddr>) -> Vec<String> {
     let mut names: Vec<String> = ["localhost", "127.0.0.1", "[::1]"].map(String::from).into();
     let literal = |ip: IpAddr| match ip {
         IpAddr::V4(v4) => v4.to_string(),
         IpAddr::V6(v6) => format!("[{v6}]"),
     };
+    // The Android emulator's name for the host's loopback, which the
+    // banner prints beside `localhost` (an address: no DNS to rebind).
+    if ip.is_unspecified() || ip == IpAddr::from([127, 0, 0, 1]) {
+        names.push("10.0.2.2".to_string());
+    }
     let own = if ip.is_unspecified() { lan } else { Some(ip) };
     if let Some(name) = own.map(literal) {
         // Another loopback address (127.0.0.2) is a name of its own.
@@ -312,14 +318,17 @@ mod tests {
     #[test]
     fn a_server_is_its_own_under_the_names_its_banner_prints() {
         let lan: IpAddr = [192, 0, 2, 2].into();
-        let loopback = ["localhost", "127.0.0.1", "[::1]"];
+        let loopback = ["localhost", "127.0.0.1", "[::1]", "10.0.2.2"];
         assert_eq!(own_names([127, 0, 0, 1].into(), Some(lan)), loopback);
         assert_eq!(
             own_names([0, 0, 0, 0].into(), Some(lan)),
-            ["localhost", "127.0.0.1", "[::1]", "192.0.2.2"]
+            ["localhost", "127.0.0.1", "[::1]", "10.0.2.2", "192.0.2.2"]
         );
         assert_eq!(own_names([0, 0, 0, 0].into(), None), loopback);
-        assert_eq!(own_names([127, 0, 0, 2].into(), None)[3], "127.0.0.2");
+        assert_eq!(
+            own_names([127, 0, 0, 2].into(), None),
+            ["localhost", "127.0.0.1", "[::1]", "127.0.0.2"]
+        );
         let v6: IpAddr = "2001:db8::1".parse().unwrap();
         assert_eq!(own_names(v6, None)[3], "[2001:db8::1]");
     }

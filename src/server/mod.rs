@@ -1,6 +1,7 @@
 //! Starting, driving and stopping a server.
 //!
-//! - [`builder`]: [`MockChatServerBuilder`], its options and [`StartError`];
+//! - [`builder`]: [`MockChatServerBuilder`] and its options;
+//! - [`error`]: [`StartError`], why a server could not start;
 //! - [`budgets`]: the builder's memory budgets, in bytes;
 //! - [`handle`]: [`MockChatServer`], the running server's handle, and
 //!   [`HandleError`];
@@ -11,6 +12,7 @@
 
 mod budgets;
 mod builder;
+mod error;
 mod handle;
 mod report;
 mod transport;
@@ -18,6 +20,7 @@ mod wait;
 
 #[cfg(feature = "cli")]
 pub(crate) use builder::{max_connections_for_file_limit, DEFAULT_MAX_CONNECTIONS};
-pub use builder::{MockChatServerBuilder, StartError, SEED_ENV};
+pub use builder::{MockChatServerBuilder, SEED_ENV};
+pub use error::StartError;
 pub use handle::{HandleError, Hold, MessageStream, MockChatServer};
 pub use wait::WaitTimeout;

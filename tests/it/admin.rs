@@ -162,6 +162,8 @@ async fn hosts_and_origins_are_the_servers_own_names_in_any_case() {
         format!("LocalHost:{port}"),
         "localhost".to_string(),
         format!("[::1]:{port}"),
+        // The Android emulator's name for the host, printed in the banner.
+        format!("10.0.2.2:{port}"),
     ] {
         let r = admin_raw(&server, "/__admin/seed", &host, "").await;
         assert_eq!(r.status, 200, "{host}: {:?}", ok(&r));

@@ -50,6 +50,17 @@ async fn stays_open(s: &mut TcpStream) -> bool {
         .is_err()
 }
 
+/// A `GET /chats` held at the gate, once the server has it.
+async fn held_get(server: &MockChatServer) -> (mock_chat_server::Hold, TcpStream) {
+    let gate = server.hold(Route::GetChats);
+    let mut held = TcpStream::connect(server.address()).await.unwrap();
+    held.write_all(&request_bytes("GET", "/chats", &[], b""))
+        .await
+        .unwrap();
+    server.wait_for_requests(Route::GetChats, 1).await.unwrap();
+    (gate, held)
+}
+
 #[tokio::test]
 async fn a_server_full_of_silent_sockets_answers_a_new_client_at_once() {
     let server = MockChatServer::builder()
@@ -114,12 +125,7 @@ async fn a_held_request_is_not_cut_to_make_room() {
         .start()
         .await;
     let john = chat(&server, "John");
-    let gate = server.hold(Route::GetChats);
-    let mut held = TcpStream::connect(server.address()).await.unwrap();
-    held.write_all(&request_bytes("GET", "/chats", &[], b""))
-        .await
-        .unwrap();
-    server.wait_for_requests(Route::GetChats, 1).await.unwrap();
+    let (gate, mut held) = held_get(&server).await;
     let mut silent = TcpStream::connect(server.address()).await.unwrap();
     server.wait_for_connections(2).await.unwrap();
 
@@ -148,12 +154,7 @@ async fn only_while_every_connection_has_a_request_in_progress_does_a_new_one_wa
         .start()
         .await;
     let john = chat(&server, "John");
-    let gate = server.hold(Route::GetChats);
-    let mut held = TcpStream::connect(server.address()).await.unwrap();
-    held.write_all(&request_bytes("GET", "/chats", &[], b""))
-        .await
-        .unwrap();
-    server.wait_for_requests(Route::GetChats, 1).await.unwrap();
+    let (gate, mut held) = held_get(&server).await;
 
     let path = format!("/chats/{}/messages", john.id);
     let mut waiting = TcpStream::connect(server.address()).await.unwrap();

@@ -104,12 +104,15 @@ fn main() {
             .await;
         println!("memory: start RSS {:.1} MiB", rss_mib());
         let text = "a message of ordinary length, posted by a client";
-        for r in 0..2 {
+        // Each size twice (more with ROUNDS=N), a reset after each round:
+        // the rounds after the first show whether memory is reused.
+        let rounds = env_or("ROUNDS", 2);
+        for r in 0..rounds {
             round(&server, r, "small", small, text.len()).await;
         }
         // Just under the 1 MiB body limit with the JSON around it.
         let big = 1024 * 1024 - 64;
-        for r in 2..4 {
+        for r in rounds..2 * rounds {
             round(&server, r, "large", large, big).await;
         }
     });

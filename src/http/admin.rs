@@ -1,10 +1,11 @@
 //! `/__admin/…`: control over HTTP for tests not written in Rust. Off unless
 //! enabled; never draws faults; answers JSON, and plain-text errors.
 //!
-//! It refuses (403) cross-site requests (an `Origin` that is not the
-//! server's own) and DNS rebinding (a `Host` that is neither the bound
-//! address nor a loopback name), and with a token requires
-//! `Authorization: Bearer <token>`.
+//! It sends no CORS headers and refuses (403) cross-site requests (an
+//! `Origin` that is not the server's own) and DNS rebinding (a host that
+//! is not one of the server's own names, see [`own_names`]); with a token
+//! it requires `Authorization: Bearer <token>`, and beyond loopback the
+//! token is what guards it (see [`guard`]).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;

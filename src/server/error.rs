@@ -32,7 +32,7 @@ pub enum StartError {
     )]
     NoRuntime,
     /// The admin API would be reachable beyond this machine without a
-    /// token (see [`MockChatServerBuilder::admin_insecure`]).
+    /// token (see [`MockChatServerBuilder::admin_insecure`](crate::MockChatServerBuilder::admin_insecure)).
     #[error(
         "the admin API would be open to the network at {addr} without a token: \
          set an admin token (--admin-token), or accept the risk with --admin-insecure"

@@ -63,8 +63,9 @@
 //! - `clock`, `seeded`, `sync`: time, seeded randomness, locks and rings;
 //! - `app`: one server's state; the only way down from HTTP;
 //! - `http`: routing, requests, the reference's answers, chaos acted out,
-//!   the stream, the admin API;
-//! - `server`: the builder, the handle, the failure report, the accept loop.
+//!   the stream, the reference's CORS (go-chi/cors), the admin API;
+//! - `server`: the builder and its memory budgets, the handle, the failure
+//!   report, the accept loop and its connection registry.
 
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use mock_chat_server::explore::Explore;
 use mock_chat_server::{FaultPlan, MockChatServer, MockChatServerBuilder};
+use mock_chat_server_perf::http1;
 
 /// A correct client: 20 messages, each retried under its key until stored
 /// (an empty 200 means stored), then a history check.
@@ -57,16 +58,12 @@ fn builder() -> MockChatServerBuilder {
 }
 
 fn main() {
-    let bench = std::env::args().any(|a| a == "--bench");
+    let bench = http1::bench_mode();
     let seeds: u64 = std::env::var("SEEDS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(if bench { 200 } else { 4 });
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a runtime");
+    let rt = http1::bench_runtime();
     rt.block_on(async move {
         let started = Instant::now();
         for seed in 0..seeds {

@@ -82,14 +82,10 @@ async fn round(server: &MockChatServer, round: usize, label: &str, count: usize,
 
 fn main() {
     // `cargo test --benches` runs this without `--bench`: keep that quick.
-    let bench = std::env::args().any(|a| a == "--bench");
+    let bench = http1::bench_mode();
     let small = env_or("SMALL", if bench { 200_000 } else { 200 });
     let large = env_or("LARGE", if bench { 300 } else { 3 });
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a runtime");
+    let rt = http1::bench_runtime();
     rt.block_on(async move {
         let server = MockChatServer::builder()
             .seed(1)

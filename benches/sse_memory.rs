@@ -29,14 +29,10 @@ fn rss_kib() -> u64 {
 
 fn main() {
     // `cargo test --benches` runs this without `--bench`: keep that quick.
-    let bench = std::env::args().any(|a| a == "--bench");
+    let bench = http1::bench_mode();
     let subscribers = env_or("SUBSCRIBERS", if bench { 100 } else { 5 });
     let events = env_or("EVENTS", if bench { 6_000 } else { 100 });
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a runtime");
+    let rt = http1::bench_runtime();
     rt.block_on(async move {
         let server = MockChatServer::builder()
             .seed(1)

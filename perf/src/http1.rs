@@ -179,6 +179,22 @@ fn header_value<'a>(line: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
 }
 
 /// A number from the environment, else `default`.
+/// Whether a bench binary runs as a bench (`cargo bench` passes `--bench`)
+/// rather than as a quick check (`cargo test --benches`).
+pub fn bench_mode() -> bool {
+    std::env::args().any(|a| a == "--bench")
+}
+
+/// The runtime a hand-written bench measures on: two worker threads, as
+/// many as the machine has cores.
+pub fn bench_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime")
+}
+
 pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
         .ok()

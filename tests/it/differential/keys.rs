@@ -49,10 +49,11 @@ fn shown(reply: Option<Reply>) -> String {
 }
 
 /// Every `"idempotency_key":"…"` member in `text` whose key starts with
-/// `prefix`, in order, normalised.
-fn members(text: &str, prefix: &str) -> String {
+/// `prefix`, in order, normalised; with `distinct`, each once (the
+/// reference's chaos delivers an event one to three times).
+fn members(text: &str, prefix: &str, distinct: bool) -> String {
     let start = format!("\"idempotency_key\":\"{prefix}");
-    let found: Vec<String> = text
+    let mut found: Vec<String> = text
         .match_indices(&start)
         .map(|(at, _)| {
             let rest = &text[at..];
@@ -60,6 +61,9 @@ fn members(text: &str, prefix: &str) -> String {
             normalise(&rest[..end])
         })
         .collect();
+    if distinct {
+        found.dedup();
+    }
     format!("{} keys: {}", found.len(), found.join(" "))
 }
 
@@ -70,7 +74,11 @@ async fn history(side: &Side, run: &str, chaos: &mut Vec<Reply>) -> String {
         side.john
     );
     match reference_answer(side, get.as_bytes(), chaos).await {
-        Some(r) => members(&String::from_utf8_lossy(&r.body), &format!("{run}-b")),
+        Some(r) => members(
+            &String::from_utf8_lossy(&r.body),
+            &format!("{run}-b"),
+            false,
+        ),
         None => "no answer".into(),
     }
 }
@@ -105,7 +113,7 @@ async fn on_the_stream(addr: SocketAddr, post: Vec<u8>, prefix: &str) -> String 
             _ => break,
         }
     }
-    members(&String::from_utf8_lossy(&raw), prefix)
+    members(&String::from_utf8_lossy(&raw), prefix, true)
 }
 
 /// Every byte-key observation: `(name, reference, mock)`.

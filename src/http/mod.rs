@@ -179,18 +179,41 @@ async fn serve(
         None => router::route_of(&req.method, &req.path),
     };
     let seq = record(app, req, route);
-    if let Some(preflight) = preflight {
+    let served = match preflight {
         // Answered by the CORS layer before any route: never held,
         // delayed or faulted, and not counted in any route's sequence.
-        if let Some(refused) = preflight.refused {
-            app.diagnostics()
-                .preflight_refused(&refused.to_string(), app.ticker().now(), seq);
+        Some(preflight) => {
+            if let Some(refused) = preflight.refused {
+                app.diagnostics()
+                    .preflight_refused(&refused.to_string(), app.ticker().now(), seq);
+            }
+            Served::from(preflight.response)
         }
-        let served = Served::from(preflight.response);
-        app.records().update(seq, |r| r.status = served.status);
-        return served;
-    }
-    let mut served = match target {
+        None => {
+            let mut served = route_answer(app, config, req, target, pending, seq).await;
+            cors::actual(&req.method, &req.headers, &mut served.response);
+            served
+        }
+    };
+    app.records().update(seq, |r| {
+        r.status = served.status;
+        r.fault = served.fault;
+        r.journal_seq = served.journal_seq;
+    });
+    served
+}
+
+/// What the route table sends `req` to answers (the router's own 404 and
+/// 405, the stream, a JSON route under its chaos).
+async fn route_answer(
+    app: &Arc<App>,
+    config: &HttpConfig,
+    req: &Request,
+    target: Target<'_>,
+    pending: Option<request::Pending>,
+    seq: u64,
+) -> Served {
+    match target {
         Target::NotFound | Target::Admin => response::not_found().into(),
         Target::MethodNotAllowed(mut allowed) => {
             if allowed.len() == 2 && app.chaos().allow_order_flips() {
@@ -216,14 +239,7 @@ async fn serve(
                 body_left_unread: out.body_left_unread,
             }
         }
-    };
-    cors::actual(&req.method, &req.headers, &mut served.response);
-    app.records().update(seq, |r| {
-        r.status = served.status;
-        r.fault = served.fault;
-        r.journal_seq = served.journal_seq;
-    });
-    served
+    }
 }
 
 /// An answer outside the reference's wire (the admin API), with

@@ -71,6 +71,7 @@
 #![forbid(unsafe_code)]
 
 mod activity;
+mod admin;
 mod app;
 mod bot;
 mod chaos;
@@ -80,6 +81,7 @@ mod clock;
 mod diagnostics;
 mod events;
 pub mod explore;
+mod feed;
 mod fixtures;
 mod http;
 mod key;

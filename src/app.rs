@@ -21,15 +21,15 @@ use crate::events::EventHub;
 use crate::fixtures::ChatFixture;
 use crate::model::{Author, Chat, ChatId, Message};
 use crate::records::Records;
-use crate::seeded::{rng_at, uuid_from, Stream};
+use crate::seeded::{rng_at, uuid_from, Purpose};
 use crate::store::{
     Committed, IdSource, LookupError, NewMessage, PostInput, PostOutcome, Store, StoredMessage,
 };
 
-/// Whether the server runs (and in which reset period) or stops.
+/// Whether the server runs (and in which epoch) or stops.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Lifecycle {
-    Running { period: u64 },
+    Running { epoch: u64 },
     ShuttingDown,
 }
 
@@ -77,7 +77,7 @@ impl App {
             bot: parts.bot,
             bot_delay: parts.bot_delay,
             fixtures: parts.fixtures,
-            lifecycle: watch::channel(Lifecycle::Running { period: 0 }).0,
+            lifecycle: watch::channel(Lifecycle::Running { epoch: 0 }).0,
             injected: AtomicU64::new(0),
             activity: Arc::new(Activity::new()),
             diagnostics: Arc::new(Diagnostics::new(time_scale)),
@@ -198,9 +198,9 @@ impl App {
         if self.bot.is_silent() {
             return;
         }
-        let draw = bot::draw(self.chaos.seed(), committed.period, n, &self.bot_delay);
+        let draw = bot::draw(self.chaos.seed(), committed.epoch, n, &self.bot_delay);
         let delay = self.ticker.scale(draw.delay);
-        let period = committed.period;
+        let epoch = committed.epoch;
         // The stored message, shared: its text is read back when the bot
         // answers, not copied for the seconds it waits.
         let user_message = Arc::clone(&committed.message);
@@ -230,7 +230,7 @@ impl App {
                     text,
                     source: IdSource::Bot(n),
                     key: draw.key,
-                    period: Some(period),
+                    epoch: Some(epoch),
                 },
             );
         });
@@ -260,11 +260,11 @@ impl App {
     /// answer follows. `None` if the chat does not exist.
     pub(crate) fn inject(&self, chat: &ChatId, author: Author, text: String) -> Option<Message> {
         let n = self.injected.fetch_add(1, Ordering::SeqCst);
-        let period = self.store.period();
+        let epoch = self.store.epoch();
         let key = uuid_from(&mut rng_at(
             self.chaos.seed(),
-            Stream::Inject as u64,
-            period,
+            Purpose::Inject as u64,
+            epoch,
             n,
         ));
         self.publish_other(
@@ -275,7 +275,7 @@ impl App {
                 text,
                 source: IdSource::Injected(n),
                 key: key.to_string(),
-                period: None,
+                epoch: None,
             },
         )
         .map(|m| m.message())
@@ -324,8 +324,8 @@ impl App {
         self.activity.open_all();
         self.injected.store(0, Ordering::SeqCst);
         self.lifecycle.send_modify(|l| {
-            if let Lifecycle::Running { period } = l {
-                *period += 1;
+            if let Lifecycle::Running { epoch } = l {
+                *epoch += 1;
             }
         });
     }

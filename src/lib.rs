@@ -93,9 +93,8 @@ mod wire;
 
 pub use bot::{BotBehavior, BotFn, DEFAULT_LINES};
 pub use chaos::{
-    Delay, EntryKind, Fault, FaultPlan, FaultScript, JournalEntry, JsonRoute, PlanError, Route,
-    RouteFaults, ScriptError, ScriptedCopies, ScriptedRequest, ScriptedStream, StreamFaults,
-    SCRIPT_ENV,
+    Delay, EntryKind, Fault, FaultPlan, FaultScript, JournalEntry, PlanError, Route, RouteFaults,
+    ScriptError, ScriptedCopies, ScriptedRequest, ScriptedStream, StreamFaults, SCRIPT_ENV,
 };
 pub use clock::Clock;
 pub use diagnostics::{Diagnostic, DiagnosticKind};

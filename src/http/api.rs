@@ -8,7 +8,7 @@ use warp::http::StatusCode;
 
 use super::request::{Body, Request};
 use crate::app::App;
-use crate::chaos::JsonRoute;
+use crate::chaos::Route;
 use crate::model::MessageId;
 use crate::store::{PostBody, PostInput, PostOutcome};
 
@@ -65,17 +65,19 @@ pub(crate) fn handle(
     app: &Arc<App>,
     req: &Request,
     body: &Body,
-    route: JsonRoute,
+    route: Route,
     raw_id: &str,
     request_seq: u64,
 ) -> Handled {
     match route {
-        JsonRoute::GetChats => Answer::Json(app.chats_body()).into(),
-        JsonRoute::GetMessages => match app.history_body(raw_id) {
+        Route::GetChats => Answer::Json(app.chats_body()).into(),
+        Route::GetMessages => match app.history_body(raw_id) {
             Ok(body) => Answer::Json(body).into(),
             Err(e) => Answer::Error(StatusCode::BAD_REQUEST, e.to_string()).into(),
         },
-        JsonRoute::PostMessage => post_message(app, req, body, raw_id, request_seq),
+        Route::PostMessage => post_message(app, req, body, raw_id, request_seq),
+        // The stream is answered by `sse`, never here.
+        Route::Events => Answer::Error(StatusCode::NOT_FOUND, "404 page not found".into()).into(),
     }
 }
 

@@ -18,7 +18,7 @@ use super::response::{
 use crate::activity::{BusyGuard, Work};
 use crate::app::App;
 use crate::chaos::engine::RequestLine;
-use crate::chaos::{Fault, JsonRoute};
+use crate::chaos::{Fault, Route};
 use crate::records::clip;
 use crate::wire;
 
@@ -37,7 +37,7 @@ pub(crate) struct Outcome {
 /// One JSON request, as the chaos around its handler sees it.
 struct Call<'a> {
     req: &'a Request,
-    route: JsonRoute,
+    route: Route,
     raw_id: &'a str,
     /// The request's record.
     request_seq: u64,
@@ -51,22 +51,21 @@ struct Call<'a> {
 pub(crate) async fn run(
     app: &Arc<App>,
     req: &Request,
-    route: JsonRoute,
+    route: Route,
     raw_id: &str,
     request_seq: u64,
     pending: Option<Pending>,
 ) -> Outcome {
     let busy = app.activity().start(Work::Request);
     // A test's hold: accepted, then waiting before any fault or commit.
-    app.activity().pass(route.route()).await;
+    app.activity().pass(route).await;
     // Diagnostics follow the key's bytes; the journal shows it.
     let key = api::post_key(req);
     let shown = key.map(|k| clip(&wire::go_lossy(k)));
     let in_flight = match route {
-        JsonRoute::PostMessage => {
-            app.diagnostics()
-                .post_started(key, app.ticker().now(), request_seq)
-        }
+        Route::PostMessage => app
+            .diagnostics()
+            .post_started(key, app.ticker().now(), request_seq),
         _ => None,
     };
     let call = Call {
@@ -77,7 +76,7 @@ pub(crate) async fn run(
         key: shown.as_deref(),
     };
     let out = decide_and_answer(app, &call, pending, busy).await;
-    if let (JsonRoute::PostMessage, Some(key)) = (route, key) {
+    if let (Route::PostMessage, Some(key)) = (route, key) {
         app.diagnostics().post_answered(key);
     }
     drop(in_flight);

@@ -109,16 +109,17 @@ impl Http {
         let target = router::classify(&req.method, &req.path, config.admin.is_some());
         let mut pending = None;
         let mut read = false;
-        match target {
-            Target::Json(crate::chaos::JsonRoute::PostMessage, _) if req.awaits_continue() => {
-                req.body = Body::Unread;
-                pending = Some(request::Pending::new(body, config.max_body));
-            }
-            Target::Json(crate::chaos::JsonRoute::PostMessage, _) | Target::Admin => {
-                req.body = request::read_body(&req.headers, body, config.max_body).await;
-                read = true;
-            }
-            _ => {}
+        let reads_body = match target {
+            Target::Route(route, _) => route.spec().reads_body,
+            Target::Admin => true,
+            _ => false,
+        };
+        if reads_body && req.awaits_continue() && target != Target::Admin {
+            req.body = Body::Unread;
+            pending = Some(request::Pending::new(body, config.max_body));
+        } else if reads_body {
+            req.body = request::read_body(&req.headers, body, config.max_body).await;
+            read = true;
         }
         // A route that never reads leaves an awaited body unread (the POST
         // handler reports its own).
@@ -221,15 +222,15 @@ async fn route_answer(
             }
             response::method_not_allowed(&allowed, req.method == Method::HEAD).into()
         }
-        Target::Events => {
-            app.activity().pass(crate::chaos::Route::Events).await;
+        Target::Route(route, _) if !route.is_json() => {
+            app.activity().pass(route).await;
             let opened = sse::open(app, config, req, seq);
             Served {
                 journal_seq: opened.journal_seq,
                 ..opened.response.into()
             }
         }
-        Target::Json(route, id) => {
+        Target::Route(route, id) => {
             let out = faults::run(app, req, route, id, seq, pending).await;
             Served {
                 response: out.response,

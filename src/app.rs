@@ -2,7 +2,15 @@
 //! (store → events → bot), an injection, a reset, shutdown.
 //!
 //! The HTTP layer and the handle call into this and nothing below it; it
-//! knows nothing of HTTP.
+//! knows nothing of HTTP. A request goes through its [`RequestScope`]
+//! ([`scope`]); an SSE connection reads through its [`Subscription`]
+//! ([`subscription`]).
+
+mod scope;
+mod subscription;
+
+pub(crate) use scope::RequestScope;
+pub(crate) use subscription::Subscription;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
@@ -14,13 +22,15 @@ use tokio::sync::watch;
 use crate::activity::{Activity, Work};
 use crate::bot::{self, BotBehavior};
 use crate::chaos::engine::{Chaos, Published, MAX_FORCED};
-use crate::chaos::{Delay, EntryKind, Fault, Route};
+use crate::chaos::{
+    Delay, EntryKind, Fault, FaultPlan, FaultScript, JournalEntry, Route, MAX_COPIES,
+};
 use crate::clock::Ticker;
-use crate::diagnostics::Diagnostics;
+use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::events::EventHub;
 use crate::fixtures::ChatFixture;
 use crate::model::{Author, Chat, ChatId, Message};
-use crate::records::Records;
+use crate::records::{RecordedRequest, Records};
 use crate::seeded::{rng_at, uuid_from, Purpose};
 use crate::store::{
     Committed, IdSource, LookupError, NewMessage, PostInput, PostOutcome, Store, StoredMessage,
@@ -85,28 +95,68 @@ impl App {
         })
     }
 
-    pub(crate) fn chaos(&self) -> &Chaos {
-        &self.chaos
-    }
-
+    /// The event log, for the [handle](crate::MockChatServer)'s
+    /// in-process streams and waits (HTTP reads it through a
+    /// [`Subscription`]).
     pub(crate) fn events(&self) -> &Arc<EventHub> {
         &self.events
     }
 
-    pub(crate) fn records(&self) -> &Records {
-        &self.records
-    }
-
-    pub(crate) fn ticker(&self) -> &Ticker {
-        &self.ticker
-    }
-
+    /// What the server is busy with, for the handle's holds and waits
+    /// (HTTP goes through its [`RequestScope`]).
     pub(crate) fn activity(&self) -> &Arc<Activity> {
         &self.activity
     }
 
-    pub(crate) fn diagnostics(&self) -> &Arc<Diagnostics> {
-        &self.diagnostics
+    /// The seed every draw comes from.
+    pub(crate) fn seed(&self) -> u64 {
+        self.chaos.seed()
+    }
+
+    /// The fault plan in force.
+    pub(crate) fn plan(&self) -> Arc<FaultPlan> {
+        self.chaos.plan()
+    }
+
+    /// Replaces the fault plan (for the requests that follow).
+    pub(crate) fn set_plan(&self, plan: FaultPlan) {
+        self.chaos.set_plan(plan);
+    }
+
+    /// The chaos journal since start or reset.
+    pub(crate) fn journal(&self) -> Vec<JournalEntry> {
+        self.chaos.journal()
+    }
+
+    /// The non-calm decisions since start or reset, as a script.
+    pub(crate) fn recorded_script(&self) -> FaultScript {
+        self.chaos.recorded()
+    }
+
+    /// The last `n` journal entries.
+    pub(crate) fn journal_tail(&self, n: usize) -> Vec<JournalEntry> {
+        self.chaos.journal_tail(n)
+    }
+
+    /// The requests recorded since start or reset.
+    pub(crate) fn requests(&self) -> Vec<RecordedRequest> {
+        self.records.all()
+    }
+
+    /// A receiver that changes whenever a request is recorded or updated.
+    pub(crate) fn request_changes(&self) -> watch::Receiver<u64> {
+        self.records.changes()
+    }
+
+    /// What the diagnostics found since start or reset.
+    pub(crate) fn diagnosed(&self) -> Vec<Diagnostic> {
+        self.diagnostics.all()
+    }
+
+    /// Whether the next 405 with two `Allow` lines lists them the other
+    /// way round (as the reference does one time in eight).
+    pub(crate) fn allow_order_flips(&self) -> bool {
+        self.chaos.allow_order_flips()
     }
 
     /// A receiver that changes on every reset and on shutdown.
@@ -289,8 +339,10 @@ impl App {
             return Err(format!("count must be from 1 to {MAX_FORCED}"));
         }
         match fault {
-            Fault::DuplicateEvent { copies } if !(1..=100).contains(&copies) => {
-                return Err("duplicate_event copies must be from 1 to 100".into())
+            Fault::DuplicateEvent { copies } if !(1..=MAX_COPIES).contains(&copies) => {
+                return Err(format!(
+                    "duplicate_event copies must be from 1 to {MAX_COPIES}"
+                ))
             }
             Fault::DuplicateEvent { .. } => {}
             f if f.applies_to(route) => {}

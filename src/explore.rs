@@ -275,7 +275,7 @@ impl Explore {
         app.begin_shutdown();
         Run {
             error,
-            script: app.chaos().recorded(),
+            script: app.recorded_script(),
         }
     }
 

@@ -217,7 +217,7 @@ impl App {
     /// `POST /chats/{id}/messages`: checks and stores (serialised with every
     /// other POST), publishes with chaos copies, schedules the bot; reports
     /// a key reused for another message.
-    pub(crate) fn post_message(
+    pub(crate) fn post(
         self: &Arc<Self>,
         input: PostInput<'_>,
         request_seq: u64,

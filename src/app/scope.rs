@@ -141,9 +141,9 @@ impl RequestScope {
         self.app.records.update(self.seq, |r| r.body = body);
     }
 
-    /// `POST /chats/{id}/messages`, through [`App::post_message`].
-    pub(crate) fn post_message(&mut self, input: PostInput<'_>) -> PostOutcome {
-        let (outcome, event_ids) = self.app.post_message(input, self.seq);
+    /// `POST /chats/{id}/messages`, through [`App::post`].
+    pub(crate) fn post(&mut self, input: PostInput<'_>) -> PostOutcome {
+        let (outcome, event_ids) = self.app.post(input, self.seq);
         if let PostOutcome::Stored(c) = &outcome {
             self.commit = Some((c.message.id, event_ids));
         }

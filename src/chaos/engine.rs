@@ -272,9 +272,9 @@ impl Chaos {
     /// Decides the fate of the next SSE connection and journals it: a
     /// forced cut or end, else the source's; whichever comes first.
     pub(crate) fn decide_stream(&self, line: RequestLine<'_>) -> StreamDecision {
-        let k = self.next_k(Route::Events);
+        let k = self.next_k(Route::STREAM);
         let mut fate = self.source().stream(k);
-        let forced = self.forced.pop(Route::Events);
+        let forced = self.forced.pop(Route::STREAM);
         match forced {
             Some(Fault::StreamDisconnect) => (fate.cut_after, fate.end_after) = (Some(1), None),
             Some(Fault::StreamEnd) => (fate.cut_after, fate.end_after) = (None, Some(1)),
@@ -305,7 +305,7 @@ impl Chaos {
             fault,
             forced: forced.is_some(),
             status: Some(200),
-            ..JournalEntry::blank(EntryKind::Stream, Route::Events)
+            ..JournalEntry::blank(EntryKind::Stream, Route::STREAM)
         });
         StreamDecision {
             seq,
@@ -356,7 +356,7 @@ impl Chaos {
             committed: true,
             message_id: Some(p.message_id),
             event_ids: p.event_ids,
-            ..JournalEntry::blank(p.kind, Route::Events)
+            ..JournalEntry::blank(p.kind, Route::STREAM)
         });
     }
 

@@ -170,6 +170,24 @@ impl Route {
     }
 }
 
+/// The table's one stream route.
+const fn the_stream() -> Route {
+    let mut i = 0;
+    while i < ROUTES {
+        if let Answers::Stream = SPECS[i].answers {
+            return Route::ALL[i];
+        }
+        i += 1;
+    }
+    panic!("the route table has no stream");
+}
+
+impl Route {
+    /// The route of the event stream (the one that answers
+    /// [`Answers::Stream`]).
+    pub(crate) const STREAM: Route = the_stream();
+}
+
 // `ALL` lists the variants in their order, so `position` indexes it.
 const _: () = {
     let mut i = 0;

@@ -74,7 +74,7 @@ impl Source<'_> {
                     })
             }
             Source::Plan { seed, plan } => {
-                let mut rng = rng_at(*seed, Route::Events.spec().draws, 0, k);
+                let mut rng = rng_at(*seed, Route::STREAM.spec().draws, 0, k);
                 let cut_after = geometric(&mut rng, plan.events.stream_disconnect);
                 StreamFate {
                     cut_after,

@@ -54,13 +54,13 @@ pub(crate) fn handle(
             Ok(body) => Answer::Json(body),
             Err(e) => Answer::Error(StatusCode::BAD_REQUEST, e.to_string()),
         },
-        Route::PostMessage => post_message(scope, req, body, raw_id),
+        Route::PostMessage => post(scope, req, body, raw_id),
         // The stream is answered by `sse`, never here.
         Route::Events => Answer::Error(StatusCode::NOT_FOUND, "404 page not found".into()),
     }
 }
 
-fn post_message(scope: &mut RequestScope, req: &Request, body: &Body, raw_id: &str) -> Answer {
+fn post(scope: &mut RequestScope, req: &Request, body: &Body, raw_id: &str) -> Answer {
     let body = match body {
         Body::Read(b) => PostBody::Read(b),
         Body::TooLarge => PostBody::TooLarge,
@@ -71,7 +71,7 @@ fn post_message(scope: &mut RequestScope, req: &Request, body: &Body, raw_id: &s
         key: req.key(),
         body,
     };
-    match scope.post_message(input) {
+    match scope.post(input) {
         PostOutcome::MissingKey => {
             Answer::Error(StatusCode::BAD_REQUEST, "missing idempotency key".into())
         }

@@ -122,7 +122,8 @@ fn invalid(field: impl Into<String>, reason: impl Into<String>) -> PlanError {
 /// Build one from a preset and adjust it, or load it from JSON:
 ///
 /// ```
-/// use mock_chat_server::{Delay, FaultPlan, Route};
+/// use mock_chat_server::chaos::Delay;
+/// use mock_chat_server::{FaultPlan, Route};
 ///
 /// let mut plan = FaultPlan::none();
 /// plan.route_mut(Route::PostMessage).unavailable = 0.25;

@@ -1,5 +1,8 @@
 //! The chaos engine of one server: the plan, the per-route counters, the
-//! forced faults and the journal. Draws every decision; acts out none.
+//! forced faults ([`Forced`]), the recorded script and the journal. Each
+//! decision is one sequence: the route's next `k`, the fate from the
+//! [source](super::source) (plan or script, chosen in one place), a forced
+//! fault over it, then recorded, scaled and journaled. It acts out none.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};

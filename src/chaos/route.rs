@@ -67,8 +67,9 @@ pub(crate) struct RouteSpec {
     pub(crate) answers: Answers,
     /// Whether its handler reads the request's body.
     pub(crate) reads_body: bool,
-    /// The number of its own seeded stream of draws: never change one (the
-    /// same seed would draw other faults).
+    /// The number of its own sequence of seeded draws (see
+    /// [`Purpose`](crate::seeded::Purpose)): never change one (the same
+    /// seed would draw other faults).
     pub(crate) draws: u64,
 }
 
@@ -233,7 +234,7 @@ mod tests {
         }
         let mut draws: Vec<u64> = Route::ALL.iter().map(|r| r.spec().draws).collect();
         draws.dedup();
-        assert_eq!(draws, [1, 2, 3, 8], "the seeded streams never change");
+        assert_eq!(draws, [1, 2, 3, 8], "the routes' draws never change");
         assert_eq!(
             "nope".parse::<Route>().unwrap_err(),
             "unknown route \"nope\": expected get_chats, get_messages, post_message or events"

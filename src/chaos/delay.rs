@@ -55,18 +55,16 @@ impl Delay {
     /// Why this delay is unusable, if it is.
     pub(crate) fn why_invalid(&self) -> Option<String> {
         let too_long = |ms: u64| ms > MAX_DELAY_MS;
+        let over = |ms: &u64| format!("{ms} ms is over {} hour", MAX_DELAY_MS / 3_600_000);
         match self {
             Delay::None => None,
-            Delay::Fixed(ms) if too_long(*ms) => Some(format!("{ms} ms is over 1 hour")),
+            Delay::Fixed(ms) if too_long(*ms) => Some(over(ms)),
             Delay::Uniform(a, b) if a > b => {
                 Some(format!("uniform_ms [{a}, {b}] is not ordered (low, high)"))
             }
-            Delay::Uniform(_, b) if too_long(*b) => Some(format!("{b} ms is over 1 hour")),
+            Delay::Uniform(_, b) if too_long(*b) => Some(over(b)),
             Delay::OneOf(v) if v.is_empty() => Some("one_of_ms must not be empty".into()),
-            Delay::OneOf(v) => v
-                .iter()
-                .find(|ms| too_long(**ms))
-                .map(|ms| format!("{ms} ms is over 1 hour")),
+            Delay::OneOf(v) => v.iter().find(|ms| too_long(**ms)).map(over),
             _ => None,
         }
     }

@@ -6,6 +6,7 @@ use bytes::Bytes;
 use warp::http::StatusCode;
 
 use super::request::{Body, Request};
+use super::response::NOT_FOUND_TEXT;
 use crate::app::RequestScope;
 use crate::chaos::Route;
 use crate::store::{PostBody, PostInput, PostOutcome};
@@ -56,7 +57,7 @@ pub(crate) fn handle(
         },
         Route::PostMessage => post(scope, req, body, raw_id),
         // The stream is answered by `sse`, never here.
-        Route::Events => Answer::Error(StatusCode::NOT_FOUND, "404 page not found".into()),
+        Route::Events => Answer::Error(StatusCode::NOT_FOUND, NOT_FOUND_TEXT.into()),
     }
 }
 

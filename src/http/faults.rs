@@ -100,13 +100,13 @@ async fn before_handler(app: &App, fault: Option<Fault>) -> Option<(Response, Op
     match fault {
         Some(Fault::Unavailable) => Some((
             text_error(StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-            Some(503),
+            Some(StatusCode::SERVICE_UNAVAILABLE.as_u16()),
         )),
         Some(Fault::Timeout { after }) => {
             app.sleep(after).await;
             Some((
                 text_error(StatusCode::GATEWAY_TIMEOUT, "timeout"),
-                Some(504),
+                Some(StatusCode::GATEWAY_TIMEOUT.as_u16()),
             ))
         }
         Some(Fault::DropBeforeCommit) => Some((dropped_connection(), None)),

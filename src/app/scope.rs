@@ -40,13 +40,10 @@ pub(crate) struct RequestScope {
 }
 
 impl App {
-    /// Records a request (its time read here) and opens its scope. `route`
-    /// is the route it is for, `None` for a 404, a 405 or a preflight.
-    pub(crate) fn begin(
-        self: &Arc<Self>,
-        route: Option<Route>,
-        record: RecordedRequest,
-    ) -> RequestScope {
+    /// Records a request (its time read here) and opens its scope, on the
+    /// record's route (`None` for a 404, a 405 or a preflight).
+    pub(crate) fn begin(self: &Arc<Self>, record: RecordedRequest) -> RequestScope {
+        let route = record.route;
         let (received_at, since_start) = self.ticker.reading();
         let seq = self.records.push(RecordedRequest {
             received_at,

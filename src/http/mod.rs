@@ -116,7 +116,7 @@ impl Http {
         }
         // A route that never reads leaves an awaited body unread (the POST
         // handler reports its own).
-        let never_read = pending.is_none() && !read && req.awaits_continue();
+        let never_read = pending.is_none() && !read && waits;
         let (mut served, end) = serve(&self.app, config, &req, target, pending).await;
         log::request_line(&req, end, started);
         if never_read || served.body_left_unread {
@@ -200,7 +200,7 @@ async fn serve(
         Some(_) => None,
         None => router::route_of(&req.method, &req.path),
     };
-    let mut scope = app.begin(route, log::record_of(req, route));
+    let mut scope = app.begin(log::record_of(req, route));
     let served = match preflight {
         // Answered by the CORS layer before any route: never held,
         // delayed or faulted, and not counted in any route's sequence.

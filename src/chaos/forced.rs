@@ -81,3 +81,26 @@ impl Forced {
         self.waiting.store(waiting, Ordering::Release);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queues_are_per_route_fifo_bounded_and_cleared() {
+        let forced = Forced::default();
+        assert!(forced.push(Route::GetChats, Fault::Unavailable));
+        assert!(forced.push(Route::GetChats, Fault::TruncatedBody));
+        assert_eq!(forced.pop(Route::PostMessage), None);
+        assert_eq!(forced.pop(Route::GetChats), Some(Fault::Unavailable));
+        assert!(forced.push_copies(3));
+        forced.clear();
+        assert_eq!(forced.pop(Route::GetChats), None);
+        assert_eq!(forced.pop_copies(), None);
+        for _ in 0..MAX_FORCED {
+            assert!(forced.push(Route::Events, Fault::StreamEnd));
+        }
+        assert!(!forced.push(Route::Events, Fault::StreamEnd));
+        assert!(forced.push(Route::GetMessages, Fault::Unavailable));
+    }
+}

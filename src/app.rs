@@ -128,6 +128,11 @@ impl App {
         self.chaos.set_plan(plan);
     }
 
+    /// How many decisions the script being replayed holds, if one is.
+    pub(crate) fn replaying(&self) -> Option<usize> {
+        self.chaos.replaying()
+    }
+
     /// The server's time since start, and its time scale (for the live
     /// feed's snapshot).
     pub(crate) fn uptime_and_scale(&self) -> (Duration, f64) {

@@ -330,3 +330,27 @@ async fn shutdown_ends_the_feed() {
     while sse.next().await.is_some() {}
     assert!(sse.ended.is_some());
 }
+
+#[tokio::test]
+async fn the_snapshot_says_when_a_script_is_replayed() {
+    let recorder = admin().await;
+    recorder.set_faults(FaultPlan::hostile()).unwrap();
+    for _ in 0..10 {
+        raw(
+            recorder.address(),
+            &request_bytes("GET", "/chats", &[], b""),
+        )
+        .await;
+    }
+    let script = recorder.fault_script();
+    let server = MockChatServer::builder()
+        .seed(7)
+        .admin_api(true)
+        .script(script.clone())
+        .start()
+        .await;
+    let (_, snapshot) = live(&server).await;
+    assert_eq!(snapshot["plan"]["replaying"], true);
+    assert_eq!(snapshot["plan"]["faults"], script.len());
+    assert!(snapshot["rerun"].as_str().unwrap().contains("--script"));
+}

@@ -11,6 +11,8 @@ async fn admin() -> MockChatServer {
     MockChatServer::builder()
         .seed(7)
         .admin_api(true)
+        // Hostile timeouts in milliseconds, not seconds.
+        .time_scale(0.001)
         .start()
         .await
 }

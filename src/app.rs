@@ -227,7 +227,9 @@ impl App {
     }
 
     pub(crate) fn add_chat(&self, name: String) -> Chat {
-        self.store.add_chat(name)
+        let chat = self.store.add_chat(name);
+        self.feed.emit(|| Change::Chat(&chat));
+        chat
     }
 
     /// Whether a POST with `key` gets as far as reading its body.
@@ -387,6 +389,7 @@ impl App {
                 return Err(format!("at most {MAX_FORCED} faults may wait per route"));
             }
         }
+        self.feed.emit(|| Change::Forced(route, fault, count));
         Ok(())
     }
 

@@ -188,7 +188,7 @@ fn snapshot(ctx: &Ctx, viewer: u64) -> Value {
     let skip = records.len().saturating_sub(SNAPSHOT_REQUESTS);
     let requests: Vec<Value> = records[skip..]
         .iter()
-        .map(|r| request_json(r, uptime))
+        .map(|r| request_json(r, None))
         .collect();
     json!({
         "version": VERSION,

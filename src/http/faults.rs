@@ -77,10 +77,9 @@ pub(crate) async fn run(
         key: shown.as_deref(),
     };
     let out = decide_and_answer(app, &call, pending, busy).await;
-    if let (JsonRoute::PostMessage, Some(key)) = (route, key) {
-        app.diagnostics().post_answered(key);
+    if let Some(in_flight) = in_flight {
+        in_flight.answered(out.fault);
     }
-    drop(in_flight);
     out
 }
 

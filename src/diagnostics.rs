@@ -1,9 +1,20 @@
 //! Client diagnostics: what the real server would do to a client silently,
 //! said out loud. A correct client produces none, under any preset.
+//! [`MockChatServer::diagnostics`](crate::MockChatServer::diagnostics) lists
+//! them; each names its rule ([`DiagnosticKind`]), when, and the request.
 //!
-//! Knows nothing of HTTP: the HTTP layer reports what it saw (a POST with
-//! this key started or ended, a stream opened or ended) and this module
-//! applies the rules. Every time threshold is scaled by `time_scale`.
+//! Every time threshold is scaled by `time_scale`.
+//!
+//! ```
+//! use mock_chat_server::diagnostics::DiagnosticKind;
+//!
+//! let kind = DiagnosticKind::ResentUnderNewKey;
+//! assert_eq!(kind.to_string(), "message resent under a new key after its answer was lost");
+//! ```
+
+// Knows nothing of HTTP: the HTTP layer reports what it saw (a POST with
+// this key started, was answered or abandoned, stored a message; a stream
+// opened or ended) and this module applies the rules.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;

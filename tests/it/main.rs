@@ -9,6 +9,7 @@ mod chaos;
 mod connections;
 mod cors;
 mod differential;
+mod double_send;
 mod explore;
 mod heads;
 mod keys;

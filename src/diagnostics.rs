@@ -73,11 +73,13 @@ pub enum DiagnosticKind {
     /// blocks the request with nothing but "a CORS error". The message
     /// names the method or header to drop.
     PreflightRefused,
-    /// A message stored again under a new key within 30 s (scaled by
-    /// `time_scale`) of its first answer not reaching the client (dropped,
-    /// truncated, abandoned) or of a retry of its key getting the empty
-    /// 200: the real server stores it twice. The same chat and text sent
-    /// again with no such loss in between is not this.
+    /// A message stored again under a new key within 30 s of its first
+    /// answer not reaching the client (dropped, truncated, abandoned) or of
+    /// a retry of its key getting the empty 200: the real server stores it
+    /// twice. The 30 s are scaled by `time_scale`, down to 10 s at least
+    /// (the resend waits on the client's own backoff, which is not
+    /// scaled). The same chat and text sent again with no such loss in
+    /// between is not this, nor a retry under the same key.
     ResentUnderNewKey,
 }
 
@@ -241,6 +243,13 @@ impl Diagnostics {
         crate::clock::scale(Duration::from_millis(ms), self.time_scale)
     }
 
+    /// The double send's window: [`resent::WINDOW`] scaled, at least
+    /// [`resent::WINDOW_FLOOR`].
+    fn resend_window(&self) -> Duration {
+        let scaled = crate::clock::scale(resent::WINDOW, self.time_scale);
+        scaled.max(resent::WINDOW_FLOOR)
+    }
+
     fn report(
         &self,
         kind: DiagnosticKind,
@@ -346,7 +355,7 @@ impl Diagnostics {
         at: DateTime<FixedOffset>,
         request_seq: u64,
     ) {
-        let window = self.scaled(resent::WINDOW.as_millis() as u64);
+        let window = self.resend_window();
         let found = lock(&self.state).resent.stored(
             &followed(key),
             message,
@@ -366,7 +375,7 @@ impl Diagnostics {
     }
 
     fn answer_lost(&self, key: &[u8], loss: Loss) {
-        let window = self.scaled(resent::WINDOW.as_millis() as u64);
+        let window = self.resend_window();
         let found = lock(&self.state)
             .resent
             .lost(key, loss, Instant::now(), window);

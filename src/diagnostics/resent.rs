@@ -22,6 +22,10 @@ pub(super) const REMEMBERED: usize = 4_096;
 /// under a new key counts, unscaled.
 pub(super) const WINDOW: Duration = Duration::from_secs(30);
 
+/// The least the window becomes once scaled: the resend follows the
+/// client's own backoff, which `time_scale` does not shorten.
+pub(super) const WINDOW_FLOOR: Duration = Duration::from_secs(10);
+
 /// A message's content: its chat and its text's hash.
 type Content = (ChatId, u64);
 

@@ -106,13 +106,20 @@ async fn a_resend_after_the_empty_200_of_a_retry_is_reported() {
         g.answered(None);
     }
     assert!(kinds(&d).is_empty(), "a proper retry is no resend");
-    // 30 s scaled by 0.01: still within 0.3 s.
-    tokio::time::advance(Duration::from_millis(250)).await;
+    // 30 s scaled by 0.01 is 0.3 s, but the window keeps 10 s: the
+    // client's backoff is not scaled.
+    tokio::time::advance(Duration::from_millis(9_900)).await;
     post(&d, b"b", "hi", 3, Some(None));
     assert_eq!(kinds(&d), [DiagnosticKind::ResentUnderNewKey]);
-    tokio::time::advance(Duration::from_millis(400)).await;
+    tokio::time::advance(Duration::from_millis(500)).await;
     post(&d, b"c", "hi", 4, Some(None));
     assert_eq!(kinds(&d).len(), 1, "past the window");
+    // Slowed down, the window grows: 60 s at time scale 2.
+    let d = Arc::new(Diagnostics::new(2.0));
+    post(&d, b"a", "hi", 1, Some(Some(Fault::DropAfterCommit)));
+    tokio::time::advance(Duration::from_secs(59)).await;
+    post(&d, b"b", "hi", 2, Some(None));
+    assert_eq!(kinds(&d), [DiagnosticKind::ResentUnderNewKey]);
 }
 
 #[tokio::test(start_paused = true)]

@@ -6,6 +6,7 @@ mod common;
 mod admin;
 mod api;
 mod chaos;
+mod clients;
 mod connections;
 mod cors;
 mod differential;

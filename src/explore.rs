@@ -49,7 +49,8 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 
 use crate::chaos::{FaultScript, Unit, SCRIPT_ENV};
-use crate::server::{MockChatServer, MockChatServerBuilder, SEED_ENV};
+use crate::server::resolve;
+use crate::server::{MockChatServer, MockChatServerBuilder, StartError, SEED_ENV};
 
 /// A seed's failure.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +77,8 @@ pub struct ExploreReport {
     /// shrunk script was written to.
     distinct: Vec<(usize, Option<PathBuf>)>,
     elapsed: Duration,
+    /// Why nothing could be explored (a bad `MOCK_CHAT_SCRIPT`, …).
+    refused: Option<String>,
 }
 
 impl ExploreReport {
@@ -94,9 +97,16 @@ impl ExploreReport {
         &self.failures
     }
 
-    /// Whether every seed passed.
+    /// Whether every seed passed (false if nothing could be explored).
     pub fn passed(&self) -> bool {
-        self.failures.is_empty()
+        self.failures.is_empty() && self.refused.is_none()
+    }
+
+    /// Why nothing could be explored, if so: the one error that stopped it
+    /// before any run (an unreadable `MOCK_CHAT_SCRIPT`, an invalid
+    /// builder option).
+    pub fn refused(&self) -> Option<&str> {
+        self.refused.as_deref()
     }
 
     /// Returns if every seed passed; else panics with this report.
@@ -109,6 +119,9 @@ impl ExploreReport {
 
 impl fmt::Display for ExploreReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(why) = &self.refused {
+            return writeln!(f, "nothing explored: {why}");
+        }
         writeln!(
             f,
             "explored {} seeds in {:.1?} ({} runs): {} failed, {} distinct failure(s)",
@@ -282,7 +295,19 @@ impl Explore {
     /// Runs every seed, then shrinks each distinct failure.
     pub async fn run(self) -> ExploreReport {
         let started = Instant::now();
-        let (seeds, fixed_script) = self.seeds_and_script();
+        let (seeds, fixed_script) = match self.seeds_and_script() {
+            Ok(found) => found,
+            Err(why) => {
+                return ExploreReport {
+                    runs: 0,
+                    seeds: 0,
+                    failures: Vec::new(),
+                    distinct: Vec::new(),
+                    elapsed: started.elapsed(),
+                    refused: Some(why.to_string()),
+                }
+            }
+        };
         let this = &self;
         let mut outcomes: Vec<(u64, Run)> = futures::stream::iter(seeds.iter().copied())
             .map(|seed| {
@@ -327,25 +352,21 @@ impl Explore {
             failures,
             distinct: written,
             elapsed: started.elapsed(),
+            refused: None,
         }
     }
 
     /// `MOCK_CHAT_SEED` narrows the seeds to one; `MOCK_CHAT_SCRIPT` runs
-    /// that script (with its seed).
-    fn seeds_and_script(&self) -> (Vec<u64>, Option<FaultScript>) {
-        let script = std::env::var(SCRIPT_ENV)
-            .ok()
-            .filter(|p| !p.trim().is_empty())
-            .and_then(|p| std::fs::read_to_string(p.trim()).ok())
-            .and_then(|text| FaultScript::from_json(&text).ok());
-        let env_seed = std::env::var(SEED_ENV)
-            .ok()
-            .and_then(|v| v.trim().parse::<u64>().ok());
-        let seeds = match (env_seed, script.as_ref().and_then(|s| s.seed)) {
+    /// that script (with its seed). Either set but unusable, or a builder
+    /// that cannot start a server, is the one error of the exploration.
+    fn seeds_and_script(&self) -> Result<(Vec<u64>, Option<FaultScript>), StartError> {
+        self.builder.check()?;
+        let script = resolve::env_script()?.map(|(_, script)| script);
+        let seeds = match (resolve::env_seed()?, script.as_ref().and_then(|s| s.seed)) {
             (Some(seed), _) | (None, Some(seed)) => vec![seed],
             (None, None) => self.seeds.clone(),
         };
-        (seeds, script)
+        Ok((seeds, script))
     }
 
     /// Whether `units` still make the scenario fail like `failure`, every

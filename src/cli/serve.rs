@@ -11,7 +11,8 @@ use clap::{Args, ValueEnum};
 use crate::chaos::{FaultScript, SCRIPT_ENV};
 use crate::server::defaults::serve as defaults;
 use crate::server::{check_time_scale, SEED_ENV};
-use crate::{ChatFixture, FaultPlan, IdStyle, MockChatServer, MockChatServerBuilder};
+use crate::config::ChatFixture;
+use crate::{FaultPlan, IdStyle, MockChatServer, MockChatServerBuilder};
 
 /// The standalone server's flags (see the [command line's docs](super)).
 #[derive(Debug, Args, PartialEq)]

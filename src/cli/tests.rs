@@ -4,7 +4,8 @@ use std::net::ToSocketAddrs;
 
 use super::serve::*;
 use super::*;
-use crate::{ChatFixture, FaultPlan, IdStyle};
+use crate::config::ChatFixture;
+use crate::{FaultPlan, IdStyle};
 
 fn parse(args: &[&str]) -> Result<ServeArgs, clap::Error> {
     let mut all = vec!["mock-chat-server"];

@@ -35,14 +35,16 @@
 //! process exits with status 0. A second Ctrl-C during the stop exits at
 //! once (status 130).
 
+mod explore;
 mod files;
 mod log;
 mod serve;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
+use explore::ExploreArgs;
 use serve::ServeArgs;
 
 /// The command line of the standalone server (see the [module docs](self)).
@@ -51,6 +53,7 @@ use serve::ServeArgs;
     name = "mock-chat-server",
     version,
     verbatim_doc_comment,
+    args_conflicts_with_subcommands = true,
     about = "A reproducibly flaky chat server: chats, messages, bots and an SSE stream.",
     long_about = "A reproducibly flaky chat server: chats, messages, bots and an SSE stream.\n\n\
         By default it behaves like the reference companion server: slow answers,\n\
@@ -61,12 +64,40 @@ use serve::ServeArgs;
         mock-chat-server --seed 42                 replay the faults of an earlier run\n  \
         mock-chat-server --script failure.json     serve exactly a script's faults, nothing else\n  \
         mock-chat-server --host 0.0.0.0            reachable from phones and browser apps\n  \
-        mock-chat-server --fixtures FILE           your own chats and messages\n\n\
+        mock-chat-server --fixtures FILE           your own chats and messages\n  \
+        mock-chat-server explore --seeds 0..100 --time-scale 0.01 -- npm test\n  \
+        \x20                                          explore your client's own test command\n\n\
         --quiet (or RUST_LOG=warn) hides the per-request log lines."
 )]
 pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+
     #[command(flatten)]
     serve: ServeArgs,
+}
+
+/// What to run instead of the server.
+#[derive(Debug, Subcommand, PartialEq)]
+enum Command {
+    /// Run a client's own test command against a fresh server per seed,
+    /// and shrink each distinct failure to the faults that cause it.
+    #[command(
+        long_about = "Run a client's own test command against a fresh server per seed, and shrink\n\
+            each distinct failure to the faults that cause it.\n\n\
+            The command gets MOCK_CHAT_URL (no trailing slash), MOCK_CHAT_SEED,\n\
+            MOCK_CHAT_ADMIN_URL and MOCK_CHAT_ADMIN_TOKEN (the admin API is on, with a\n\
+            fresh token per run); {url} in its arguments becomes the URL. A run passes\n\
+            when the command exits 0 within --timeout. Two failures are the same when\n\
+            they share the exit class, the client diagnostics and the last line of\n\
+            output (numbers and ids masked).\n\n\
+            Exit code: 0 every seed passed, 1 some failed, 2 usage error.",
+        after_help = "Examples:\n  \
+            mock-chat-server explore --seeds 0..100 --time-scale 0.01 -- node client.test.js\n  \
+            mock-chat-server explore --random-seeds 500 --base-seed 7 --shard 1/4 --junit junit.xml -- pytest -x\n  \
+            mock-chat-server explore --script mock-chat-server-explore/failure-1/minimal.json -- npm test"
+    )]
+    Explore(ExploreArgs),
 }
 
 /// Parses the command line and runs it: the whole `mock-chat-server`
@@ -86,11 +117,15 @@ pub fn main() -> ExitCode {
     runtime.block_on(run(cli))
 }
 
-/// Runs what `cli` describes: the server until Ctrl-C or SIGTERM. The exit
-/// code says how it went (2: bad flags or files, 1: could not start, 130:
-/// forced stop).
+/// Runs what `cli` describes: the server until Ctrl-C or SIGTERM (the exit
+/// code says how it went: 2 bad flags or files, 1 could not start, 130
+/// forced stop), or an exploration (0 every seed passed, 1 some failed, 2
+/// bad flags or files).
 pub async fn run(cli: Cli) -> ExitCode {
-    serve::serve(cli.serve).await
+    match cli.command {
+        Some(Command::Explore(args)) => explore::explore(args).await,
+        None => serve::serve(cli.serve).await,
+    }
 }
 
 #[cfg(test)]

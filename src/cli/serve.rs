@@ -9,9 +9,9 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 
 use crate::chaos::{FaultScript, SCRIPT_ENV};
+use crate::config::ChatFixture;
 use crate::server::defaults::serve as defaults;
 use crate::server::{check_time_scale, SEED_ENV};
-use crate::config::ChatFixture;
 use crate::{FaultPlan, IdStyle, MockChatServer, MockChatServerBuilder};
 
 /// The standalone server's flags (see the [command line's docs](super)).
@@ -219,7 +219,8 @@ pub(super) fn load_plan(chaos: &str) -> Result<(FaultPlan, String), String> {
 /// `--script`: a fault script file, and the file's name as given.
 fn load_script(path: &std::path::Path) -> Result<(String, FaultScript), String> {
     let name = path.display().to_string();
-    let script = crate::server::resolve::read_script(&name).map_err(|e| format!("--script {e}"))?;
+    let script = crate::server::resolve::read_script(&name)
+        .map_err(|e| format!("--script ({SCRIPT_ENV}) {e}"))?;
     Ok((name, script))
 }
 

@@ -173,22 +173,29 @@ async fn found_and_shrunk(bug: Bug, error_has: &str) {
         "the bug was not found in {} seeds",
         report.seeds()
     );
-    let failure = report
-        .failures()
+    let group = report
+        .groups()
         .iter()
-        .find(|f| f.shrunk.len() < f.script.len() || f.script.len() <= 2)
+        .find(|g| g.script().is_some() && g.error().contains(error_has))
         .unwrap_or_else(|| panic!("nothing shrunk:\n{report}"));
-    assert!(failure.error.contains(error_has), "{}", failure.error);
+    let shrunk = group.script().expect("a script").clone();
     assert!(
-        (1..=2).contains(&failure.shrunk.len()),
+        (1..=2).contains(&shrunk.len()),
         "shrunk to {} faults:\n{report}",
-        failure.shrunk.len()
+        shrunk.len()
     );
+    assert!(group.seeds().contains(&group.shrunk_seed()));
+    let original = report.failure(group.shrunk_seed()).expect("its failure");
+    assert_eq!(original.error, group.error());
+    assert!(shrunk.len() <= original.script.len());
     let text = report.to_string();
     if std::env::var_os("SHOW_REPORT").is_some() {
         eprintln!("{text}");
     }
-    assert!(text.contains(&format!("seed {}", failure.seed)), "{text}");
+    assert!(
+        text.contains(&format!("seed {} shrunk", group.shrunk_seed())),
+        "{text}"
+    );
     assert!(text.contains("MOCK_CHAT_SCRIPT="), "{text}");
     let mut errors = HashSet::new();
     for _ in 0..10 {
@@ -197,8 +204,8 @@ async fn found_and_shrunk(bug: Bug, error_has: &str) {
             .time_scale(0.001)
             .stream_lifetime(None)
             .bot(BotBehavior::Silent)
-            .seed(failure.seed)
-            .script(failure.shrunk.clone())
+            .seed(group.shrunk_seed())
+            .script(shrunk.clone())
             .start()
             .await;
         let error = scenario(server, bug)

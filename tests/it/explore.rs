@@ -11,6 +11,9 @@ use mock_chat_server::{Chat, FaultPlan, Message, MockChatServer};
 
 use crate::common::*;
 
+/// `mock-chat-server explore -- COMMAND`, the same engine over a process.
+mod command;
+
 /// Messages per scenario.
 const MESSAGES: usize = 8;
 

@@ -276,3 +276,34 @@ async fn a_fault_script_round_trips_and_replays_exactly() {
     };
     assert_eq!(faults(&server), faults(&replay));
 }
+
+#[tokio::test]
+async fn shards_split_the_seeds_and_groups_say_what_was_shrunk() {
+    let explore = || {
+        Explore::new(|server: MockChatServer| async move {
+            match server.seed() % 3 {
+                1 => Err(format!("seed {} failed", server.seed())),
+                _ => Ok(()),
+            }
+        })
+        .seeds(0..10)
+        .confirmations(1)
+    };
+    let one = explore().shard(1, 2).run().await;
+    let two = explore().shard(2, 2).run().await;
+    assert_eq!((one.seeds(), two.seeds()), (5, 5));
+    let failing = |r: &ExploreReport| r.failures().iter().map(|f| f.seed).collect::<Vec<_>>();
+    assert_eq!((failing(&one), failing(&two)), (vec![4], vec![1, 7]));
+    let group = &two.groups()[0];
+    assert_eq!(two.groups().len(), 1, "{two}");
+    assert_eq!((group.seeds(), group.shrunk_seed()), (&[1, 7][..], 1));
+    assert_eq!(
+        group.outcome(),
+        &mock_chat_server::explore::Shrunk::Minimal(
+            mock_chat_server::chaos::FaultScript::from_json(r#"{"version":1,"seed":1}"#).unwrap()
+        )
+    );
+    let refused = explore().shard(3, 2).run().await;
+    assert!(!refused.passed());
+    assert!(refused.refusal().unwrap().contains("3/2"), "{refused}");
+}

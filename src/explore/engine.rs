@@ -60,8 +60,9 @@ pub(crate) struct Plan {
     pub(crate) confirmations: usize,
 }
 
-/// How far the seeds have got, after each one.
+/// How far the seeds have got, after each one (the command line shows it).
 #[derive(Debug, Clone, Copy)]
+#[cfg_attr(not(feature = "cli"), allow(dead_code))]
 pub(crate) struct Progress {
     pub(crate) done: usize,
     pub(crate) failed: usize,

@@ -2,7 +2,7 @@
 //!
 //! [`Explore`] runs a client scenario against a fresh server per seed. Each
 //! failing run's chaos decisions are replayed as an explicit
-//! [`FaultScript`], and decisions are removed (delta debugging: halves,
+//! [`FaultScript`](crate::chaos::FaultScript), and decisions are removed (delta debugging: halves,
 //! then smaller pieces, then single decisions) while the scenario still
 //! fails the same way, until a minimal script remains: usually the one or
 //! two faults that break the client.
@@ -58,6 +58,7 @@ mod report;
 mod scenario;
 pub(crate) mod seeds;
 
+#[cfg(feature = "cli")]
 pub(crate) use report::seed_list;
 pub use report::{ExploreReport, Failure, FailureGroup, Shrunk};
 pub use scenario::Explore;

@@ -4,17 +4,16 @@
 use std::fmt;
 use std::str::FromStr;
 
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
-
 /// The environment variable that selects a shard (`K/N`) of the seeds.
 pub const SHARD_ENV: &str = "MOCK_CHAT_SHARD";
 
 /// The most seeds one list may name.
+#[cfg(feature = "cli")]
 const MOST_SEEDS: u64 = 10_000_000;
 
 /// Parses `3,17,40..60`: seeds and half-open ranges (`0..100` is 100
 /// seeds), in the order given, each seed once.
+#[cfg(feature = "cli")]
 pub(crate) fn parse_seeds(text: &str) -> Result<Vec<u64>, String> {
     let mut seeds = Vec::new();
     let mut seen = std::collections::HashSet::new();
@@ -37,6 +36,7 @@ pub(crate) fn parse_seeds(text: &str) -> Result<Vec<u64>, String> {
     Ok(seeds)
 }
 
+#[cfg(feature = "cli")]
 fn number(text: &str) -> Result<u64, String> {
     text.trim()
         .parse()
@@ -44,8 +44,11 @@ fn number(text: &str) -> Result<u64, String> {
 }
 
 /// `n` seeds drawn from `base` (the same base, the same seeds).
+#[cfg(feature = "cli")]
 pub(crate) fn random_seeds(base: u64, n: usize) -> Vec<u64> {
-    let mut rng = ChaCha8Rng::seed_from_u64(base);
+    use rand::{Rng, SeedableRng};
+
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(base);
     (0..n).map(|_| rng.gen()).collect()
 }
 
@@ -112,7 +115,7 @@ impl fmt::Display for Shard {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "cli"))]
 mod tests {
     use super::*;
 

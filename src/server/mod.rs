@@ -24,6 +24,7 @@ pub(crate) mod resolve;
 mod transport;
 mod wait;
 
+#[cfg(feature = "cli")]
 pub(crate) use builder::check_time_scale;
 pub use builder::MockChatServerBuilder;
 pub use error::StartError;

@@ -9,6 +9,7 @@ use crate::chaos::{FaultScript, SCRIPT_ENV};
 use crate::explore::defaults::{self, command};
 use crate::explore::engine::Plan;
 use crate::explore::seeds::{self, Shard};
+use crate::explore::SHARD_ENV;
 use crate::server::{check_time_scale, resolve};
 use crate::{MockChatServer, MockChatServerBuilder};
 
@@ -33,7 +34,7 @@ pub(crate) struct ExploreArgs {
 
     /// Only the seeds whose index modulo N is K-1, for CI matrices (with
     /// --random-seeds, only with --base-seed).
-    #[arg(long, value_name = "K/N", value_parser = parse_shard)]
+    #[arg(long, value_name = "K/N", value_parser = parse_shard, env = SHARD_ENV)]
     shard: Option<Shard>,
 
     /// Fault plan: a preset (reference, none, hostile) or a JSON plan file.

@@ -27,6 +27,7 @@ fn explore(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
         .args(args)
         .current_dir(dir)
         .env_remove("MOCK_CHAT_SCRIPT")
+        .env_remove("MOCK_CHAT_SHARD")
         .stdin(Stdio::null());
     for (k, v) in env {
         command.env(k, v);
@@ -99,7 +100,18 @@ fn a_failing_command_is_found_grouped_and_reported_in_junit_and_json() {
 #[test]
 fn exit_codes_say_passed_failed_or_usage_error() {
     let dir = folder("codes");
-    let passed = explore(&dir, &["--seeds", "0..3", "--", "true"], &[]);
+    // The environment and {url}, checked by the command itself.
+    let env_check = r#"test "$1" = "$MOCK_CHAT_URL" && test -n "$MOCK_CHAT_ADMIN_TOKEN" \
+        && test "$MOCK_CHAT_ADMIN_URL" = "$MOCK_CHAT_URL/__admin" \
+        && case "$MOCK_CHAT_URL" in http://127.0.0.1:*/) false ;; http://127.0.0.1:*) true ;; *) false ;; esac \
+        && test "$MOCK_CHAT_SEED" -lt 3"#;
+    let passed = explore(
+        &dir,
+        &[
+            "--seeds", "0..3", "--", "sh", "-c", env_check, "sh", "{url}",
+        ],
+        &[],
+    );
     assert_eq!(passed.status.code(), Some(0), "{}", text(&passed.stdout));
     let failed = explore(&dir, &["--seeds", "0..2", "--", "false"], &[]);
     assert_eq!(failed.status.code(), Some(1));

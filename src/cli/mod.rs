@@ -13,8 +13,9 @@
 //! ```
 //!
 //! `HTTP_HOST`, `PORT`, `MOCK_CHAT_SEED` and `MOCK_CHAT_SCRIPT` supply
-//! defaults for `--host`, `--port`, `--seed` and `--script`. Each request is logged on one line through a
-//! non-blocking writer (`--quiet` drops them; `RUST_LOG` filters); client
+//! defaults for `--host`, `--port`, `--seed` and `--script` (a fault script
+//! replayed exactly, every other decision calm). Each request is logged on
+//! one line through a non-blocking writer (`--quiet` drops them; `RUST_LOG` filters); client
 //! diagnostics are logged as warnings.
 //!
 //! The fixtures file (`--fixtures`) is a JSON list of chats, each with its
@@ -34,6 +35,62 @@
 //! Ctrl-C or SIGTERM stops the server: open SSE streams are closed and the
 //! process exits with status 0. A second Ctrl-C during the stop exits at
 //! once (status 130).
+//!
+//! ## `mock-chat-server explore [OPTIONS] -- COMMAND [ARGS…]`
+//!
+//! Runs a client's own test command against a fresh server per seed
+//! (`127.0.0.1:0`), judged by its exit status (and, with `--deny-misuse`,
+//! by the client diagnostics), and shrinks each distinct failure by
+//! rerunning the command with fewer faults: the engine of
+//! [`Explore`](crate::explore::Explore). The command gets `MOCK_CHAT_URL`
+//! (no trailing slash), `MOCK_CHAT_SEED`, `MOCK_CHAT_ADMIN_URL` and
+//! `MOCK_CHAT_ADMIN_TOKEN` (the admin API is on, with a fresh token per
+//! run); `{url}` in its arguments becomes the URL. It runs in its own
+//! process group, killed whole past `--timeout`. Exit code: 0 every seed
+//! passed, 1 some failed, 2 a usage error. `mock-chat-server explore
+//! --help` lists the options (seeds, shards, chaos, reports).
+//!
+//! ```text
+//! mock-chat-server explore --seeds 0..100 --time-scale 0.01 -- node client.test.js
+//! mock-chat-server explore --random-seeds 500 --base-seed 7 --shard 2/4 --junit junit.xml -- pytest
+//! ```
+//!
+//! `--json FILE` writes the report as JSON. Its schema is versioned: a
+//! reader checks `schema` and `version`; a later version may add fields,
+//! and only a new `version` removes or changes one.
+//!
+//! Version 1 (a `//` note explains a field; it is not in the file):
+//!
+//! ```text
+//! {
+//!   "schema": "mock-chat-server/explore",
+//!   "version": 1,
+//!   "command": ["node", "client.js"],      // as given, before {url} is replaced
+//!   "chaos": "hostile",                    // --chaos
+//!   "time_scale": 0.01,                    // --time-scale, or null
+//!   "base_seed": 123,                      // with --random-seeds, else null
+//!   "shard": "1/2",                        // --shard, or null
+//!   "seeds": 100, "runs": 131, "passed": 97, "failed": 3,
+//!   "elapsed_ms": 12345,
+//!   "results": [                           // one per seed, in seed order
+//!     {"seed": 0, "passed": true, "exit": "exit code 0",   // or "signal 9", "timeout", "not started"
+//!      "diagnostics": [],                  // kinds, e.g. "key_reused_for_different_message"
+//!      "elapsed_ms": 120, "output": "mock-chat-server-explore/runs/seed-0.log",
+//!      "failure": null}                    // else the number of its failure (from 1)
+//!   ],
+//!   "failures": [                          // one per distinct failure
+//!     {"number": 1, "error": "exit code 1, last line: \"…\"",
+//!      "seeds": [17, 42], "shrunk_seed": 17,
+//!      "outcome": "minimal",               // or "not_replayable", "budget_spent"
+//!      "faults": ["POST #3: drop after commit"],   // the minimal faults in words
+//!      "minimal_script": "…/failure-1/minimal.json",   // or null
+//!      "original_script": "…/failure-1/original.json",
+//!      "output_tail": ["…"],
+//!      "rerun": "mock-chat-server explore --script … -- node client.js",
+//!      "serve": "mock-chat-server --script …"}
+//!   ]
+//! }
+//! ```
 
 mod explore;
 mod files;

@@ -1,39 +1,5 @@
-//! `--json FILE`: the report as JSON. The schema is versioned: a reader
-//! checks `schema` and `version`; a new version may add fields, and only a
-//! new `version` removes or changes one.
-//!
-//! Version 1:
-//!
-//! ```text
-//! {
-//!   "schema": "mock-chat-server/explore",
-//!   "version": 1,
-//!   "command": ["node", "client.js"],      // as given, before {url} is replaced
-//!   "chaos": "hostile",                    // --chaos
-//!   "time_scale": 0.01,                    // --time-scale, or null
-//!   "base_seed": 123,                      // with --random-seeds, else null
-//!   "shard": "1/2",                        // --shard, or null
-//!   "seeds": 100, "runs": 131, "passed": 97, "failed": 3,
-//!   "elapsed_ms": 12345,
-//!   "results": [                           // one per seed, in seed order
-//!     {"seed": 0, "passed": true, "exit": "exit code 0",   // or "signal 9", "timeout", "not started"
-//!      "diagnostics": [],                  // kinds, e.g. "key_reused_for_different_message"
-//!      "elapsed_ms": 120, "output": "mock-chat-server-explore/runs/seed-0.log",
-//!      "failure": null}                    // else the number of its failure (from 1)
-//!   ],
-//!   "failures": [                          // one per distinct failure
-//!     {"number": 1, "error": "exit code 1, last line: \"…\"",
-//!      "seeds": [17, 42], "shrunk_seed": 17,
-//!      "outcome": "minimal",               // or "not_replayable", "budget_spent"
-//!      "faults": ["POST #3: drop after commit"],   // the minimal faults in words
-//!      "minimal_script": "…/failure-1/minimal.json",   // or null
-//!      "original_script": "…/failure-1/original.json",
-//!      "output_tail": ["…"],
-//!      "rerun": "mock-chat-server explore --script … -- node client.js",
-//!      "serve": "mock-chat-server --script …"}
-//!   ]
-//! }
-//! ```
+//! `--json FILE`: the report as JSON, schema version 1.
+//! The schema is documented in the [command line's docs](crate::cli).
 
 use serde::Serialize;
 

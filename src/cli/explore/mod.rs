@@ -10,8 +10,8 @@
 //! own process group, killed whole on timeout. Exit code: 0 when every
 //! seed passed, 1 when any failed, 2 on a usage error.
 //!
-//! `--json FILE` writes the report as JSON; see [`json`] for its schema
-//! (`"schema": "mock-chat-server/explore", "version": 1`).
+//! `--json FILE` writes the report as JSON; its schema is in the
+//! [command line's docs](crate::cli).
 
 mod args;
 pub(crate) mod json;

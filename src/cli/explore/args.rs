@@ -80,7 +80,8 @@ pub(crate) struct ExploreArgs {
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
 
-    /// Run once with this fault script (as written to failure-N/minimal.json).
+    /// Run once with this fault script (as written to failure-N/minimal.json)
+    /// instead of seeds; a failure is still shrunk, from that script.
     #[arg(long, value_name = "FILE", env = SCRIPT_ENV)]
     script: Option<PathBuf>,
 

@@ -12,7 +12,7 @@ use futures::future::BoxFuture;
 use futures::StreamExt;
 
 use super::report::{Failure, FailureGroup, Shrunk};
-use crate::chaos::{FaultScript, Unit};
+use crate::chaos::{FaultScript, ScriptedDecision};
 
 /// What one run did.
 #[derive(Debug, Clone)]
@@ -190,10 +190,10 @@ impl Shrinker<'_> {
         self.used + self.plan.confirmations.max(1) <= self.plan.shrink_budget
     }
 
-    /// Whether `units` still fail the same way, every time of the
+    /// Whether `decisions` still fail the same way, every time of the
     /// confirmations.
-    async fn still_fails(&mut self, units: &[Unit]) -> bool {
-        let script = FaultScript::from_units(Some(self.failure.seed), units);
+    async fn still_fails(&mut self, decisions: &[ScriptedDecision]) -> bool {
+        let script = FaultScript::from_decisions(Some(self.failure.seed), decisions);
         for _ in 0..self.plan.confirmations.max(1) {
             self.used += 1;
             let run = self
@@ -210,17 +210,17 @@ impl Shrinker<'_> {
     /// The outcome and the runs it took.
     async fn shrink(mut self) -> (Shrunk, usize) {
         let seed = Some(self.failure.seed);
-        let mut units = self.failure.script.units();
+        let mut decisions = self.failure.script.decisions();
         if !self.can_try() {
             return (Shrunk::BudgetSpent(self.failure.script.clone()), 0);
         }
         // The whole script replayed must fail first; else nothing to shrink.
-        if !self.still_fails(&units).await {
+        if !self.still_fails(&decisions).await {
             return (Shrunk::NotReplayable, self.used);
         }
-        if units.is_empty() {
+        if decisions.is_empty() {
             return (
-                Shrunk::Minimal(FaultScript::from_units(seed, &[])),
+                Shrunk::Minimal(FaultScript::from_decisions(seed, &[])),
                 self.used,
             );
         }
@@ -229,12 +229,12 @@ impl Shrinker<'_> {
         }
         if self.still_fails(&[]).await {
             return (
-                Shrunk::Minimal(FaultScript::from_units(seed, &[])),
+                Shrunk::Minimal(FaultScript::from_decisions(seed, &[])),
                 self.used,
             );
         }
-        let minimal = self.reduce(&mut units).await;
-        let script = FaultScript::from_units(seed, &units);
+        let minimal = self.reduce(&mut decisions).await;
+        let script = FaultScript::from_decisions(seed, &decisions);
         let outcome = if minimal {
             Shrunk::Minimal(script)
         } else {
@@ -246,33 +246,33 @@ impl Shrinker<'_> {
     /// Removes pieces (halves, then smaller, then single decisions) while
     /// the rest still fails; true if no single decision can go (minimal),
     /// false if the budget ran out first.
-    async fn reduce(&mut self, units: &mut Vec<Unit>) -> bool {
+    async fn reduce(&mut self, decisions: &mut Vec<ScriptedDecision>) -> bool {
         let mut n = 2usize;
-        while units.len() >= 2 {
-            let chunk = units.len().div_ceil(n);
+        while decisions.len() >= 2 {
+            let chunk = decisions.len().div_ceil(n);
             let mut reduced = false;
-            for start in (0..units.len()).step_by(chunk) {
+            for start in (0..decisions.len()).step_by(chunk) {
                 if !self.can_try() {
                     return false;
                 }
-                let end = (start + chunk).min(units.len());
-                let rest: Vec<Unit> = units[..start]
+                let end = (start + chunk).min(decisions.len());
+                let rest: Vec<ScriptedDecision> = decisions[..start]
                     .iter()
-                    .chain(&units[end..])
+                    .chain(&decisions[end..])
                     .cloned()
                     .collect();
                 if self.still_fails(&rest).await {
-                    *units = rest;
+                    *decisions = rest;
                     n = (n - 1).max(2);
                     reduced = true;
                     break;
                 }
             }
             if !reduced {
-                if n >= units.len() {
+                if n >= decisions.len() {
                     return true;
                 }
-                n = (n * 2).min(units.len());
+                n = (n * 2).min(decisions.len());
             }
         }
         true

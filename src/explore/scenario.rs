@@ -193,7 +193,7 @@ impl Explore {
                 identity: mask(&error),
                 error,
             }),
-            script: app.chaos().recorded(),
+            script: app.recorded_script(),
         }
     }
 }

@@ -8,6 +8,9 @@ use std::time::Duration;
 
 /// The seeds explored.
 pub(crate) const SEEDS: Range<u64> = 0..100;
+/// [`SEEDS`] as the command line writes them.
+#[cfg(feature = "cli")]
+pub(crate) const SEEDS_TEXT: &str = "0..100";
 /// How many servers run at once.
 pub(crate) const CONCURRENCY: usize = 4;
 /// How many runs shrinking may make per distinct failure.
@@ -33,4 +36,13 @@ pub(crate) mod command {
     pub(crate) const CHAOS: &str = "hostile";
     /// The folder of the scripts, outputs and reports.
     pub(crate) const OUT: &str = "mock-chat-server-explore";
+}
+
+#[cfg(all(test, feature = "cli"))]
+mod tests {
+    #[test]
+    fn the_seeds_text_names_the_seeds() {
+        let parsed = super::super::seeds::parse_seeds(super::SEEDS_TEXT).unwrap();
+        assert_eq!(parsed, super::SEEDS.collect::<Vec<u64>>());
+    }
 }

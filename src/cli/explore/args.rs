@@ -16,9 +16,9 @@ use crate::{MockChatServer, MockChatServerBuilder};
 /// The flags of `mock-chat-server explore`.
 #[derive(Debug, Args, PartialEq)]
 pub(crate) struct ExploreArgs {
-    /// Seeds and half-open ranges: `0..100` is 100 seeds; `3,17,40..60` [default: 0..100]
-    #[arg(long, value_name = "LIST", conflicts_with = "random_seeds")]
-    seeds: Option<String>,
+    /// Seeds and half-open ranges: `0..100` is 100 seeds; `3,17,40..60`.
+    #[arg(long, value_name = "LIST", default_value = defaults::SEEDS_TEXT, conflicts_with = "random_seeds")]
+    seeds: String,
 
     /// N seeds drawn from a base seed (printed; --base-seed repeats them).
     #[arg(long, value_name = "N")]
@@ -162,19 +162,18 @@ fn seeds_of(
     args: &ExploreArgs,
     script: Option<&FaultScript>,
 ) -> Result<(Vec<u64>, Option<u64>), String> {
-    let (mut all, base) = match (args.random_seeds, &args.seeds) {
-        (Some(n), _) => {
+    let (mut all, base) = match args.random_seeds {
+        Some(n) => {
             if args.shard.is_some() && args.base_seed.is_none() {
                 return Err("--shard with --random-seeds needs --base-seed (every shard must draw the same seeds)".into());
             }
             let base = args.base_seed.unwrap_or_else(rand::random);
             (seeds::random_seeds(base, n), Some(base))
         }
-        (None, Some(list)) => (
-            seeds::parse_seeds(list).map_err(|e| format!("--seeds: {e}"))?,
+        None => (
+            seeds::parse_seeds(&args.seeds).map_err(|e| format!("--seeds: {e}"))?,
             None,
         ),
-        (None, None) => (defaults::SEEDS.collect(), None),
     };
     if let Some(script) = script {
         // Once, with the script's seed (or the first seed asked for).

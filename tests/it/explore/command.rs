@@ -145,6 +145,33 @@ fn exit_codes_say_passed_failed_or_usage_error() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+#[test]
+fn a_failure_its_script_does_not_replay_is_reported_as_such() {
+    let dir = folder("flaky");
+    // Fails the first time each seed runs, passes when rerun.
+    let flaky = r#"test -e "ran-$MOCK_CHAT_SEED" && exit 0; touch "ran-$MOCK_CHAT_SEED"; echo flaky; exit 1"#;
+    let out = explore(
+        &dir,
+        &[
+            "--seeds", "0..2", "--json", "r.json", "--", "sh", "-c", flaky,
+        ],
+        &[],
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("not replayable"), "{stdout}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("r.json")).unwrap()).unwrap();
+    let failure = &json["failures"][0];
+    assert_eq!(failure["outcome"], "not_replayable");
+    assert_eq!(failure["minimal_script"], serde_json::Value::Null);
+    assert!(
+        failure["rerun"].as_str().unwrap().contains("original.json"),
+        "{failure}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// The seeds a shard ran, from its JSON report.
 fn shard_seeds(dir: &Path, shard: &str) -> Vec<u64> {
     let json = format!("shard-{}.json", shard.replace('/', "-"));

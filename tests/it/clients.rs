@@ -3,8 +3,12 @@
 //! preset at time scale 0.01, the client run against it with
 //! `MOCK_CHAT_URL`. The correct variants pass and leave no diagnostic; the
 //! buggy ones (an empty 200 taken for a failure, the message resent under a
-//! new key) are caught by their own check, and, with `--no-check`, by the
-//! server's `ResentUnderNewKey` alone.
+//! new key) fail their own check, and the server names the double send
+//! (`ResentUnderNewKey`). Then through `mock-chat-server explore`: the
+//! failure found and shrunk to at most 2 faults; `--deny-misuse` failing
+//! `--buggy --no-check`, whose own check is off, and passing the correct
+//! variant. CI runs a few seeds; the 100-seed runs are manual
+//! (`examples/clients/README.md`).
 //!
 //! A runtime that is not on the machine (node with the npm packages in
 //! `examples/clients/node/node_modules`; python3 with httpx) skips its
@@ -21,7 +25,7 @@ use tokio::process::Command;
 
 /// The seeds every correct variant passes in CI (the 100-seed runs are
 /// manual: see `examples/clients/README.md`).
-const CORRECT_SEEDS: Range<u64> = 0..4;
+const CORRECT_SEEDS: Range<u64> = 0..3;
 /// Where a buggy variant must be caught (the first catch ends the search).
 const SEARCH: Range<u64> = 0..40;
 /// A run's limit: a stuck client fails, it does not hang the suite.
@@ -160,13 +164,9 @@ async fn run(client: &Client, seed: u64, args: &[&str]) -> Run {
 
 /// The correct variant passes every seed and leaves no diagnostic (what
 /// `explore --deny-misuse` asks).
-async fn passes(client: Result<Client, String>) {
-    let client = match client {
-        Ok(c) => c,
-        Err(why) => return println!("skipped: {why}"),
-    };
+async fn passes(client: &Client) {
     for seed in CORRECT_SEEDS {
-        let run = run(&client, seed, &[]).await;
+        let run = run(client, seed, &[]).await;
         assert!(run.passed(), "{} failed: {}", client.name, run.describe());
         assert!(
             run.diagnostics.is_empty(),
@@ -198,14 +198,9 @@ async fn first_caught(client: &Client, args: &[&str], accept: impl Fn(&Run) -> b
 }
 
 /// The buggy variant fails its own check on some seed (the double send),
-/// and the server names it; with `--no-check` it passes, and the server
-/// alone catches it.
-async fn is_caught(client: Result<Client, String>) {
-    let client = match client {
-        Ok(c) => c,
-        Err(why) => return println!("skipped: {why}"),
-    };
-    let caught = first_caught(&client, &["--buggy"], |r| !r.passed()).await;
+/// and the server names it. Returns the seed.
+async fn is_caught(client: &Client) -> u64 {
+    let caught = first_caught(client, &["--buggy"], |r| !r.passed()).await;
     assert_eq!(
         caught.last_line(),
         "FAIL: the message was stored 2 times, not once",
@@ -217,30 +212,123 @@ async fn is_caught(client: Result<Client, String>) {
         "the server saw it too: {}",
         caught.describe()
     );
-    let unchecked = first_caught(&client, &["--buggy", "--no-check"], Run::resent).await;
-    assert!(unchecked.passed(), "{}", unchecked.describe());
-    assert_eq!(
-        unchecked.seed, caught.seed,
-        "the same faults, the same double send"
+    caught.seed
+}
+
+/// `mock-chat-server explore` on the hostile preset at time scale 0.01,
+/// with `args`, then `-- client client_args`, in a fresh folder: its exit
+/// code, its report and the folder.
+async fn explore(
+    client: &Client,
+    args: &[&str],
+    client_args: &[&str],
+) -> (Option<i32>, String, PathBuf) {
+    let name = format!(
+        "mcs-clients-{}-{}-{}",
+        client.name,
+        client_args.join(""),
+        std::process::id()
     );
+    let dir = std::env::temp_dir().join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a temporary folder");
+    let explored = Command::new(env!("CARGO_BIN_EXE_mock-chat-server"))
+        .args([
+            "explore",
+            "--chaos",
+            "hostile",
+            "--time-scale",
+            "0.01",
+            "--sse-retry",
+            "1000",
+        ])
+        .args(args)
+        .arg("--")
+        .arg(client.program)
+        .arg(&client.script)
+        .args(client_args)
+        .current_dir(&dir)
+        .env_remove("MOCK_CHAT_SCRIPT")
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(RUN_LIMIT, explored)
+        .await
+        .expect("explore ends")
+        .expect("the binary runs");
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    (out.status.code(), report, dir)
+}
+
+/// The number of faults a report's failure shrank to.
+fn minimal_faults(report: &str) -> Option<usize> {
+    let (_, rest) = report.split_once("minimal: ")?;
+    rest.split(' ').next()?.parse().ok()
+}
+
+/// The explorer finds the buggy client on the seed that catches it and
+/// shrinks the failure to at most 2 faults; with `--deny-misuse` the server
+/// catches `--buggy --no-check`, whose own check is off; the correct client
+/// passes other seeds with `--deny-misuse`.
+async fn explored(client: &Client, seed: u64) {
+    let seeds = seed.to_string();
+    let once = ["--seeds", &seeds, "--confirmations", "1"];
+    let (code, report, dir) = explore(client, &once, &["--buggy"]).await;
+    assert_eq!(code, Some(1), "{report}");
+    assert!(report.contains("stored 2 times"), "{report}");
+    let faults = minimal_faults(&report).unwrap_or_else(|| panic!("not shrunk: {report}"));
+    assert!((1..=2).contains(&faults), "{report}");
+    assert!(dir
+        .join("mock-chat-server-explore/failure-1/minimal.json")
+        .is_file());
+    let deny = ["--seeds", &seeds, "--deny-misuse", "--shrink-budget", "0"];
+    let (code, report, _) = explore(client, &deny, &["--buggy", "--no-check"]).await;
+    assert_eq!(code, Some(1), "{report}");
+    // Its own check passed: the diagnostic alone failed it.
+    assert!(report.contains("failure 1: exit code 0, "), "{report}");
+    assert!(
+        report.contains("message resent under a new key"),
+        "{report}"
+    );
+    let (code, report, _) = explore(client, &["--seeds", "3..5", "--deny-misuse"], &[]).await;
+    assert_eq!(code, Some(0), "{report}");
+}
+
+/// Runs `test` with the client, or says why it is skipped.
+async fn with<F: std::future::Future<Output = ()>>(
+    client: Result<Client, String>,
+    test: impl FnOnce(Client) -> F,
+) {
+    match client {
+        Ok(c) => test(c).await,
+        Err(why) => println!("skipped: {why}"),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_node_client_passes_hostile_seeds_without_misuse() {
-    passes(node().await).await;
+    with(node().await, |c| async move { passes(&c).await }).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_buggy_node_client_is_caught() {
-    is_caught(node().await).await;
+async fn the_buggy_node_client_is_caught_and_shrunk() {
+    with(node().await, |c| async move {
+        let seed = is_caught(&c).await;
+        explored(&c, seed).await;
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_python_client_passes_hostile_seeds_without_misuse() {
-    passes(python().await).await;
+    with(python().await, |c| async move { passes(&c).await }).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_buggy_python_client_is_caught() {
-    is_caught(python().await).await;
+async fn the_buggy_python_client_is_caught_and_shrunk() {
+    with(python().await, |c| async move {
+        let seed = is_caught(&c).await;
+        explored(&c, seed).await;
+    })
+    .await;
 }

@@ -294,27 +294,8 @@ impl Diagnostics {
             );
             return None;
         };
-        let now = Instant::now();
         let (raw, key) = (key, followed(key));
-        let mut state = lock(&self.state);
-        if !state.keys.contains_key(&key) {
-            state.key_order.push_back(key.clone());
-            while state.key_order.len() > KEYS_FOLLOWED {
-                if let Some(old) = state.key_order.pop_front() {
-                    state.keys.remove(&old);
-                }
-            }
-        }
-        let quick = self.scaled(10);
-        let k = state.keys.entry(key.clone()).or_default();
-        let concurrent = k.in_flight > 0;
-        k.in_flight += 1;
-        match k.last_answer {
-            Some(t) if now.duration_since(t) < quick => k.quick_retries += 1,
-            _ => k.quick_retries = 0,
-        }
-        let storm = k.quick_retries == 3;
-        drop(state);
+        let (concurrent, storm) = self.follow(&key);
         if concurrent {
             self.report(
                 DiagnosticKind::ConcurrentSameKey,
@@ -343,6 +324,31 @@ impl Diagnostics {
             key,
             answered: false,
         })
+    }
+
+    /// Counts one more POST of `key` in flight. Returns whether another was
+    /// (the same key on two open connections) and whether this is the
+    /// third quick retry in a row (a retry storm).
+    fn follow(&self, key: &FollowedKey) -> (bool, bool) {
+        let now = Instant::now();
+        let mut state = lock(&self.state);
+        if !state.keys.contains_key(key) {
+            state.key_order.push_back(key.clone());
+            while state.key_order.len() > KEYS_FOLLOWED {
+                if let Some(old) = state.key_order.pop_front() {
+                    state.keys.remove(&old);
+                }
+            }
+        }
+        let quick = self.scaled(10);
+        let k = state.keys.entry(key.clone()).or_default();
+        let concurrent = k.in_flight > 0;
+        k.in_flight += 1;
+        match k.last_answer {
+            Some(t) if now.duration_since(t) < quick => k.quick_retries += 1,
+            _ => k.quick_retries = 0,
+        }
+        (concurrent, k.quick_retries == 3)
     }
 
     /// A POST stored its message (`chat`, `text`) under `key`, a key the

@@ -3,8 +3,8 @@
 //! four at a time) and run one by one with no explorer, in one process.
 //!
 //! ```text
-//! cargo bench --bench explore
-//! SEEDS=50 cargo bench --bench explore
+//! cargo bench -p mock-chat-server-perf --bench explore
+//! SEEDS=50 cargo bench -p mock-chat-server-perf --bench explore
 //! ```
 
 use std::time::{Duration, Instant};

@@ -155,7 +155,7 @@ impl MockChatServerBuilder {
         self
     }
 
-    /// What the bots answer (default: a line from [`DEFAULT_LINES`](crate::DEFAULT_LINES)).
+    /// What the bots answer (default: a line from [`DEFAULT_LINES`](crate::config::DEFAULT_LINES)).
     #[doc = include_str!("../docs/builder/bot.md")]
     pub fn bot(mut self, bot: BotBehavior) -> Self {
         self.bot = bot;

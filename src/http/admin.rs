@@ -290,15 +290,15 @@ fn route(app: &Arc<App>, config: &AdminConfig, req: &Request) -> Result<Response
                 Body::TooLarge | Body::Unread => String::new(),
             };
             let plan = plan_of(&text)?;
-            app.chaos().set_plan(plan.clone());
+            app.set_plan(plan.clone());
             ok_json(&plan)
         }
-        (["faults"], &Method::GET) => ok_json(&*app.chaos().plan()),
-        (["journal"], &Method::GET) => ok_json(&app.chaos().journal()),
-        (["requests"], &Method::GET) => ok_json(&app.records().all()),
-        (["diagnostics"], &Method::GET) => ok_json(&app.diagnostics().all()),
+        (["faults"], &Method::GET) => ok_json(&*app.plan()),
+        (["journal"], &Method::GET) => ok_json(&app.journal()),
+        (["requests"], &Method::GET) => ok_json(&app.requests()),
+        (["diagnostics"], &Method::GET) => ok_json(&app.diagnosed()),
         (["seed"], &Method::GET) => {
-            let seed = app.chaos().seed();
+            let seed = app.seed();
             ok_json(&json!({"seed": seed, "seed_string": seed.to_string()}))
         }
         (["reset"], _) | (["chats"], _) | (["chats", _, "messages"], _) => {

@@ -67,7 +67,19 @@ pub(crate) struct Request {
     pub(crate) body: Body,
 }
 
+/// The `Idempotency-Key`, as the handler reads it: the first one's raw
+/// bytes, UTF-8 or not, as Go's `Header.Get` returns them. The one place
+/// the key is read.
+pub(crate) fn idempotency_key(headers: &HeaderMap) -> Option<&[u8]> {
+    headers.get("idempotency-key").map(|v| v.as_bytes())
+}
+
 impl Request {
+    /// Its `Idempotency-Key` (see [`idempotency_key`]).
+    pub(crate) fn key(&self) -> Option<&[u8]> {
+        idempotency_key(&self.headers)
+    }
+
     /// A header as text, if present and visible ASCII or UTF-8.
     pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers

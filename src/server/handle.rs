@@ -157,7 +157,7 @@ impl MockChatServer {
     /// The seed of every random choice of this server.
     #[doc = include_str!("../docs/handle/seed.md")]
     pub fn seed(&self) -> u64 {
-        self.app.chaos().seed()
+        self.app.seed()
     }
 
     /// Every chat, in creation order (the wire's `GET /chats` shuffles).
@@ -224,14 +224,14 @@ impl MockChatServer {
     #[doc = include_str!("../docs/handle/set_faults.md")]
     pub fn set_faults(&self, plan: FaultPlan) -> Result<(), PlanError> {
         plan.validate()?;
-        self.app.chaos().set_plan(plan);
+        self.app.set_plan(plan);
         Ok(())
     }
 
     /// The fault plan in force.
     #[doc = include_str!("../docs/handle/faults.md")]
     pub fn faults(&self) -> FaultPlan {
-        (*self.app.chaos().plan()).clone()
+        (*self.app.plan()).clone()
     }
 
     /// Fixtures back (with new ids); idempotency keys, counters, event log,
@@ -245,7 +245,7 @@ impl MockChatServer {
     /// The fault journal (the most recent entries, bounded).
     #[doc = include_str!("../docs/handle/journal.md")]
     pub fn journal(&self) -> Vec<JournalEntry> {
-        self.app.chaos().journal()
+        self.app.journal()
     }
 
     /// The chaos decisions of the run so far (since start or reset), as an
@@ -253,7 +253,7 @@ impl MockChatServer {
     /// replays exactly.
     #[doc = include_str!("../docs/handle/fault_script.md")]
     pub fn fault_script(&self) -> FaultScript {
-        self.app.chaos().recorded()
+        self.app.recorded_script()
     }
 
     pub(crate) fn app(&self) -> &Arc<App> {
@@ -269,7 +269,7 @@ impl MockChatServer {
     /// excepted.
     #[doc = include_str!("../docs/handle/received_requests.md")]
     pub fn received_requests(&self) -> Vec<RecordedRequest> {
-        self.app.records().all()
+        self.app.requests()
     }
 
     /// The requests received on one route.
@@ -378,7 +378,7 @@ impl MockChatServer {
         n: usize,
     ) -> Result<Vec<RecordedRequest>, WaitTimeout> {
         let awaited = format!("for {n} requests on {route}");
-        wait::until(self.limit(), awaited, self.app.records().changes(), || {
+        wait::until(self.limit(), awaited, self.app.request_changes(), || {
             wait::at_least(self.requests(route), n, "requests")
         })
         .await
@@ -466,7 +466,7 @@ impl MockChatServer {
     /// `Last-Event-ID`, …). A correct client produces none.
     #[doc = include_str!("../docs/handle/diagnostics.md")]
     pub fn diagnostics(&self) -> Vec<Diagnostic> {
-        self.app.diagnostics().all()
+        self.app.diagnosed()
     }
 
     /// Stops the server and waits until its port is closed and every
@@ -497,7 +497,7 @@ impl MockChatServer {
         report::render(
             self.seed(),
             self.seed_source,
-            &self.app.chaos().journal_tail(report::ENTRIES),
+            &self.app.journal_tail(report::ENTRIES),
             &self.diagnostics(),
         )
     }

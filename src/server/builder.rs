@@ -7,13 +7,15 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use super::budgets::MemoryBudgets;
+use super::defaults;
 use super::error::StartError;
-use super::handle::{MockChatServer, SeedSource, Stopped};
+use super::handle::{MockChatServer, Stopped};
+use super::resolve;
 use super::transport::{self, Connections, Limits};
 use crate::app::{App, AppParts};
 use crate::bot::{self, BotBehavior};
 use crate::chaos::engine::Chaos;
-use crate::chaos::{Delay, FaultPlan, FaultScript, SCRIPT_ENV};
+use crate::chaos::{Delay, FaultPlan, FaultScript};
 use crate::clock::{Clock, Ticker};
 use crate::events::{DuplicateIds, EventHub, Replay};
 use crate::fixtures::ChatFixture;
@@ -22,30 +24,20 @@ use crate::model::IdStyle;
 use crate::records::Records;
 use crate::store::{Store, StoreConfig};
 
-/// The environment variable that supplies the seed when the builder has none.
-pub const SEED_ENV: &str = "MOCK_CHAT_SEED";
+// The handle's entry points live here, so that the handle needs nothing
+// of the builder.
+impl MockChatServer {
+    /// A builder with every default: calm, the reference's wire.
+    #[doc = include_str!("../docs/handle/builder.md")]
+    pub fn builder() -> MockChatServerBuilder {
+        MockChatServerBuilder::default()
+    }
 
-/// How many connections an embedded server keeps open at most, by default.
-pub(crate) const DEFAULT_MAX_CONNECTIONS: usize = 4096;
-
-#[cfg(feature = "cli")]
-/// The file descriptors a process keeps for other things than connections
-/// (the listener, the standard streams, log files, the runtime's own).
-const FILES_BESIDE_CONNECTIONS: u64 = 64;
-
-#[cfg(feature = "cli")]
-/// The fewest and the most connections a cap that follows the file limit
-/// allows.
-const FILE_LIMITED_CAP: (usize, usize) = (64, 65_536);
-
-#[cfg(feature = "cli")]
-/// The connection cap for a process that may open `open_files` files (its
-/// soft `RLIMIT_NOFILE`): all of them but a margin, clamped to 64..=65,536.
-/// The standalone server's default, once it has raised its limit as Go does.
-pub(crate) fn max_connections_for_file_limit(open_files: u64) -> usize {
-    let (fewest, most) = FILE_LIMITED_CAP;
-    let room = open_files.saturating_sub(FILES_BESIDE_CONNECTIONS);
-    usize::try_from(room).unwrap_or(most).clamp(fewest, most)
+    /// Starts a server with the defaults (see [`builder`](Self::builder)).
+    #[doc = include_str!("../docs/handle/start.md")]
+    pub async fn start() -> MockChatServer {
+        Self::builder().start().await
+    }
 }
 
 /// Configures and starts a [`MockChatServer`]. Get one from
@@ -111,7 +103,7 @@ impl Default for MockChatServerBuilder {
             journal_capacity: 10_000,
             request_log_capacity: 1_000,
             max_body: 1024 * 1024,
-            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections: defaults::MAX_CONNECTIONS,
             first_header_timeout: Duration::from_secs(10),
             header_timeout: Duration::from_secs(30),
             deny_misuse: false,
@@ -364,39 +356,16 @@ impl MockChatServerBuilder {
         self
     }
 
-    fn resolve_script(&self) -> Result<Option<FaultScript>, StartError> {
-        if self.script.is_some() {
-            return Ok(self.script.clone());
+    /// The checks of [`try_start`](Self::try_start) that need no
+    /// runtime, no address and no environment.
+    pub(crate) fn check(&self) -> Result<(), StartError> {
+        check_time_scale(self.time_scale)?;
+        self.faults.validate()?;
+        let beyond_loopback = !self.bind.ip().is_loopback();
+        if self.admin && beyond_loopback && self.admin_token.is_none() && !self.admin_insecure {
+            return Err(StartError::AdminUnprotected { addr: self.bind });
         }
-        match std::env::var(SCRIPT_ENV) {
-            Ok(path) if !path.trim().is_empty() => {
-                let text = std::fs::read_to_string(path.trim())
-                    .map_err(|e| StartError::InvalidScript(format!("{path}: {e}")))?;
-                FaultScript::from_json(&text)
-                    .map(Some)
-                    .map_err(|e| StartError::InvalidScript(format!("{path}: {e}")))
-            }
-            _ => Ok(None),
-        }
-    }
-
-    fn resolve_seed(&self, script: Option<&FaultScript>) -> Result<(u64, SeedSource), StartError> {
-        if let Some(seed) = self.seed {
-            return Ok((seed, SeedSource::Builder));
-        }
-        if std::env::var(SEED_ENV).map_or(true, |v| v.trim().is_empty()) {
-            if let Some(seed) = script.and_then(|s| s.seed) {
-                return Ok((seed, SeedSource::Script));
-            }
-        }
-        match std::env::var(SEED_ENV) {
-            Ok(v) if !v.trim().is_empty() => v
-                .trim()
-                .parse()
-                .map(|s| (s, SeedSource::Env))
-                .map_err(|_| StartError::InvalidSeed(v)),
-            _ => Ok((rand::random(), SeedSource::Random)),
-        }
+        Ok(())
     }
 
     /// Starts the server on the current tokio runtime.
@@ -416,16 +385,9 @@ impl MockChatServerBuilder {
     #[doc = include_str!("../docs/builder/try_start.md")]
     pub async fn try_start(self) -> Result<MockChatServer, StartError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| StartError::NoRuntime)?;
-        if !(self.time_scale.is_finite() && self.time_scale > 0.0) {
-            return Err(StartError::InvalidTimeScale(self.time_scale));
-        }
-        self.faults.validate()?;
-        let beyond_loopback = !self.bind.ip().is_loopback();
-        if self.admin && beyond_loopback && self.admin_token.is_none() && !self.admin_insecure {
-            return Err(StartError::AdminUnprotected { addr: self.bind });
-        }
-        let script = self.resolve_script()?;
-        let (seed, seed_source) = self.resolve_seed(script.as_ref())?;
+        self.check()?;
+        let resolved = resolve::resolve(self.seed, self.script.clone())?;
+        let (seed, seed_source) = (resolved.seed, resolved.source);
         let bind_error = |source| StartError::Bind {
             addr: self.bind,
             source,
@@ -436,7 +398,7 @@ impl MockChatServerBuilder {
         let addr = listener.local_addr().map_err(bind_error)?;
         let deny_misuse = self.deny_misuse;
         let connections = Connections::new(self.max_connections);
-        let (app, config, limits) = self.assemble(seed, script, addr, runtime);
+        let (app, config, limits) = self.assemble(seed, resolved.script, addr, runtime);
         let http = Arc::new(Http::new(Arc::clone(&app), config));
         let open = connections.count();
         let lifecycle = app.lifecycle();
@@ -565,5 +527,14 @@ impl MockChatServerBuilder {
                 "server thread died",
             )))
         })
+    }
+}
+
+/// A time scale is a finite number above 0.
+pub(crate) fn check_time_scale(factor: f64) -> Result<(), StartError> {
+    if factor.is_finite() && factor > 0.0 {
+        Ok(())
+    } else {
+        Err(StartError::InvalidTimeScale(factor))
     }
 }

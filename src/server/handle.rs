@@ -12,8 +12,8 @@ use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
 use tokio::sync::{oneshot, watch};
 
-use super::builder::MockChatServerBuilder;
 use super::report;
+use super::resolve::SeedSource;
 use super::wait::{self, WaitTimeout};
 use crate::activity::{Activity, Gate};
 use crate::app::App;
@@ -30,15 +30,6 @@ pub enum HandleError {
     /// No chat has this id.
     #[error("chat not found with ID {0}")]
     ChatNotFound(ChatId),
-}
-
-/// Where the seed came from (the report says how to rerun).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SeedSource {
-    Builder,
-    Env,
-    Script,
-    Random,
 }
 
 /// What stops when the handle goes.
@@ -120,18 +111,6 @@ impl MockChatServer {
         self.stopped = stopped;
     }
 
-    /// A builder with every default: calm, the reference's wire.
-    #[doc = include_str!("../docs/handle/builder.md")]
-    pub fn builder() -> MockChatServerBuilder {
-        MockChatServerBuilder::default()
-    }
-
-    /// Starts a server with the defaults (see [`builder`](Self::builder)).
-    #[doc = include_str!("../docs/handle/start.md")]
-    pub async fn start() -> MockChatServer {
-        Self::builder().start().await
-    }
-
     /// `http://127.0.0.1:<port>`
     #[doc = include_str!("../docs/handle/uri.md")]
     pub fn uri(&self) -> String {
@@ -168,7 +147,7 @@ impl MockChatServer {
 
     /// Every message of a chat, oldest first (empty if there is no such
     /// chat). The wire returns the last 100 of these. With
-    /// [`max_message_bytes`](MockChatServerBuilder::max_message_bytes),
+    /// [`max_message_bytes`](crate::MockChatServerBuilder::max_message_bytes),
     /// the ones still held.
     #[doc = include_str!("../docs/handle/messages.md")]
     pub fn messages(&self, chat: &ChatId) -> Vec<Message> {
@@ -249,7 +228,7 @@ impl MockChatServer {
     }
 
     /// The chaos decisions of the run so far (since start or reset), as an
-    /// explicit script that [`script`](MockChatServerBuilder::script)
+    /// explicit script that [`script`](crate::MockChatServerBuilder::script)
     /// replays exactly.
     #[doc = include_str!("../docs/handle/fault_script.md")]
     pub fn fault_script(&self) -> FaultScript {

@@ -32,11 +32,15 @@ pub enum HandleError {
     ChatNotFound(ChatId),
 }
 
-/// What stops when the handle goes.
+/// Where the server runs, for [`shutdown`](MockChatServer::shutdown) to
+/// wait for its end (`None` once taken).
 #[derive(Debug)]
-pub(crate) enum Stopped {
-    Task(Option<tokio::task::JoinHandle<()>>),
-    Thread(Option<oneshot::Receiver<()>>),
+pub(crate) enum ServerTask {
+    /// A task on the runtime of the test that started it.
+    Spawned(Option<tokio::task::JoinHandle<()>>),
+    /// A thread of its own ([`start_blocking`](crate::MockChatServerBuilder::start_blocking)),
+    /// which says when it has stopped.
+    OwnThread(Option<oneshot::Receiver<()>>),
 }
 
 /// A running mock chat server. Dropping it stops the server and frees the
@@ -60,7 +64,7 @@ pub struct MockChatServer {
     app: Arc<App>,
     addr: SocketAddr,
     seed_source: SeedSource,
-    stopped: Stopped,
+    task: ServerTask,
     wait_timeout_ms: AtomicU64,
     deny_misuse: bool,
     report_on_panic: std::sync::atomic::AtomicBool,
@@ -84,7 +88,7 @@ impl MockChatServer {
         app: Arc<App>,
         addr: SocketAddr,
         seed_source: SeedSource,
-        stopped: Stopped,
+        task: ServerTask,
         deny_misuse: bool,
         connections: watch::Receiver<usize>,
     ) -> Self {
@@ -92,7 +96,7 @@ impl MockChatServer {
             app,
             addr,
             seed_source,
-            stopped,
+            task,
             wait_timeout_ms: AtomicU64::new(DEFAULT_WAIT.as_millis() as u64),
             deny_misuse,
             report_on_panic: std::sync::atomic::AtomicBool::new(true),
@@ -101,14 +105,14 @@ impl MockChatServer {
     }
 
     pub(crate) fn take_task(&mut self) -> Option<tokio::task::JoinHandle<()>> {
-        match &mut self.stopped {
-            Stopped::Task(t) => t.take(),
-            Stopped::Thread(_) => None,
+        match &mut self.task {
+            ServerTask::Spawned(t) => t.take(),
+            ServerTask::OwnThread(_) => None,
         }
     }
 
-    pub(crate) fn set_stopped(&mut self, stopped: Stopped) {
-        self.stopped = stopped;
+    pub(crate) fn set_task(&mut self, task: ServerTask) {
+        self.task = task;
     }
 
     /// `http://127.0.0.1:<port>`
@@ -301,7 +305,7 @@ impl MockChatServer {
         self.wait_timeout_ms.store(ms, Ordering::Relaxed);
     }
 
-    fn limit(&self) -> Duration {
+    fn wait_limit(&self) -> Duration {
         Duration::from_millis(self.wait_timeout_ms.load(Ordering::Relaxed))
     }
 
@@ -324,9 +328,12 @@ impl MockChatServer {
         n: usize,
     ) -> Result<Vec<Message>, WaitTimeout> {
         let awaited = format!("for {n} messages in chat {chat}");
-        wait::until(self.limit(), awaited, self.app.events().changes(), || {
-            wait::at_least(self.messages(chat), n, "messages")
-        })
+        wait::until(
+            self.wait_limit(),
+            awaited,
+            self.app.events().changes(),
+            || wait::at_least(self.messages(chat), n, "messages"),
+        )
         .await
     }
 
@@ -338,13 +345,18 @@ impl MockChatServer {
         matches: impl Fn(&Message) -> bool,
     ) -> Result<Message, WaitTimeout> {
         let awaited = format!("for a matching message in chat {chat}");
-        wait::until(self.limit(), awaited, self.app.events().changes(), || {
-            let all = self.messages(chat);
-            match all.iter().find(|m| matches(m)) {
-                Some(m) => Ok(m.clone()),
-                None => Err(format!("{} messages, none matching", all.len())),
-            }
-        })
+        wait::until(
+            self.wait_limit(),
+            awaited,
+            self.app.events().changes(),
+            || {
+                let all = self.messages(chat);
+                match all.iter().find(|m| matches(m)) {
+                    Some(m) => Ok(m.clone()),
+                    None => Err(format!("{} messages, none matching", all.len())),
+                }
+            },
+        )
         .await
     }
 
@@ -356,9 +368,12 @@ impl MockChatServer {
         n: usize,
     ) -> Result<Vec<RecordedRequest>, WaitTimeout> {
         let awaited = format!("for {n} requests on {route}");
-        wait::until(self.limit(), awaited, self.app.request_changes(), || {
-            wait::at_least(self.requests(route), n, "requests")
-        })
+        wait::until(
+            self.wait_limit(),
+            awaited,
+            self.app.request_changes(),
+            || wait::at_least(self.requests(route), n, "requests"),
+        )
         .await
     }
 
@@ -366,14 +381,19 @@ impl MockChatServer {
     /// [`subscribe`](Self::subscribe) streams do not count).
     pub async fn wait_for_subscribers(&self, n: usize) -> Result<(), WaitTimeout> {
         let awaited = format!("for {n} SSE subscribers");
-        wait::until(self.limit(), awaited, self.app.events().changes(), || {
-            let open = self.subscriber_count();
-            if open >= n {
-                Ok(())
-            } else {
-                Err(format!("{open} open"))
-            }
-        })
+        wait::until(
+            self.wait_limit(),
+            awaited,
+            self.app.events().changes(),
+            || {
+                let open = self.subscriber_count();
+                if open >= n {
+                    Ok(())
+                } else {
+                    Err(format!("{open} open"))
+                }
+            },
+        )
         .await
     }
 
@@ -386,7 +406,7 @@ impl MockChatServer {
     /// Waits until at least `n` client connections are open.
     pub async fn wait_for_connections(&self, n: usize) -> Result<(), WaitTimeout> {
         let awaited = format!("for {n} open connections");
-        wait::until(self.limit(), awaited, self.connections.clone(), || {
+        wait::until(self.wait_limit(), awaited, self.connections.clone(), || {
             let open = self.open_connections();
             if open >= n {
                 Ok(())
@@ -403,17 +423,22 @@ impl MockChatServer {
     pub async fn settle(&self) -> Result<(), WaitTimeout> {
         let activity = self.app.activity();
         let changes = activity.busy_changes();
-        wait::until(self.limit(), "for the server to settle", changes, || {
-            let b = activity.busy();
-            if b.requests == 0 && b.bots == 0 {
-                Ok(())
-            } else {
-                Err(format!(
-                    "{} requests in flight, {} bot answers pending",
-                    b.requests, b.bots
-                ))
-            }
-        })
+        wait::until(
+            self.wait_limit(),
+            "for the server to settle",
+            changes,
+            || {
+                let b = activity.busy();
+                if b.requests == 0 && b.bots == 0 {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "{} requests in flight, {} bot answers pending",
+                        b.requests, b.bots
+                    ))
+                }
+            },
+        )
         .await
     }
 
@@ -456,13 +481,13 @@ impl MockChatServer {
     /// connection (SSE streams included) has ended.
     pub async fn shutdown(mut self) {
         self.app.begin_shutdown();
-        match &mut self.stopped {
-            Stopped::Task(task) => {
+        match &mut self.task {
+            ServerTask::Spawned(task) => {
                 if let Some(task) = task.take() {
                     let _ = task.await;
                 }
             }
-            Stopped::Thread(rx) => {
+            ServerTask::OwnThread(rx) => {
                 if let Some(rx) = rx.take() {
                     let _ = rx.await;
                 }

@@ -53,7 +53,7 @@ use warp::reply::Response;
 pub(crate) use self::connections::Connections;
 #[cfg(doc)]
 use self::connections::Rank;
-use self::connections::{Busy, ConnState, Slot, EVICTION_GRACE};
+use self::connections::{ConnState, InProgress, Slot, EVICTION_GRACE};
 use crate::app::Lifecycle;
 use crate::http::response::{
     bad_request_closing, expectation_failed, malformed_host, missing_host,
@@ -118,18 +118,18 @@ async fn connection(
     let svc_state = Arc::clone(&state);
     let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
         let http = Arc::clone(&http);
-        let busy = Busy::new(&svc_state);
+        let in_progress = InProgress::new(&svc_state);
         async move {
             let res = match go_refusal(&req) {
                 Some(refused) => refused,
                 None => http.answer(req).await,
             };
-            let busy = if is_stream(&res) {
-                busy.into_stream()
+            let in_progress = if is_stream(&res) {
+                in_progress.into_stream()
             } else {
-                busy
+                in_progress
             };
-            Ok::<_, Infallible>(res.map(|body| Tracked { body, busy }))
+            Ok::<_, Infallible>(res.map(|body| Tracked { body, in_progress }))
         }
     });
     let io = Watched {
@@ -212,11 +212,11 @@ fn is_stream(res: &Response) -> bool {
         .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"))
 }
 
-/// An answer's body that keeps its request counted as busy, and ends a
+/// An answer's body that keeps its request in progress, and ends a
 /// stream cleanly when its connection is evicted.
 struct Tracked<B> {
     body: B,
-    busy: Busy,
+    in_progress: InProgress,
 }
 
 impl<B: http_body::Body + Unpin> http_body::Body for Tracked<B> {
@@ -227,7 +227,7 @@ impl<B: http_body::Body + Unpin> http_body::Body for Tracked<B> {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
-        if self.busy.must_end(cx) {
+        if self.in_progress.must_end(cx) {
             return Poll::Ready(None);
         }
         Pin::new(&mut self.body).poll_frame(cx)

@@ -15,11 +15,10 @@ use tokio::sync::{oneshot, watch};
 use super::report;
 use super::resolve::SeedSource;
 use super::wait::{self, WaitTimeout};
-use crate::activity::{Activity, Gate};
+use crate::activity::HeldRoute;
 use crate::app::App;
 use crate::chaos::{Fault, FaultPlan, FaultScript, JournalEntry, PlanError, Route};
 use crate::diagnostics::Diagnostic;
-use crate::events::{Read, Start};
 use crate::model::{Author, Chat, ChatId, Message};
 use crate::records::RecordedRequest;
 
@@ -261,41 +260,14 @@ impl MockChatServer {
     /// It ends on reset, on shutdown, or if it falls more than the
     /// subscriber lag behind.
     pub fn subscribe(&self) -> MessageStream {
-        let hub = Arc::clone(self.app.events());
-        let mut changes = hub.changes();
-        changes.mark_unchanged();
-        let cursor = hub.cursor(Start::Live);
-        let state = (hub, cursor, changes, Vec::<Message>::new());
-        let inner = futures::stream::unfold(
-            state,
-            |(hub, mut cursor, mut changes, mut ready)| async move {
-                loop {
-                    if let Some(m) = ready.pop() {
-                        return Some((m, (hub, cursor, changes, ready)));
-                    }
-                    match hub.read(&mut cursor, 64) {
-                        Read::Deliveries(batch) => {
-                            ready = batch
-                                .into_iter()
-                                .filter(|d| d.copy == 0)
-                                .map(|d| d.message.message())
-                                .rev()
-                                .collect();
-                        }
-                        Read::Pending => changes.changed().await.ok()?,
-                        Read::Reset | Read::Lagged => return None,
-                    }
-                }
-            },
-        );
         MessageStream {
-            inner: inner.boxed(),
+            inner: self.app.live_messages(),
         }
     }
 
     /// Number of SSE connections open right now.
     pub fn subscriber_count(&self) -> usize {
-        self.app.events().subscriber_count()
+        self.app.subscriber_count()
     }
 
     /// Sets the time limit of every wait from now on (default 5 s of real
@@ -328,12 +300,9 @@ impl MockChatServer {
         n: usize,
     ) -> Result<Vec<Message>, WaitTimeout> {
         let awaited = format!("for {n} messages in chat {chat}");
-        wait::until(
-            self.wait_limit(),
-            awaited,
-            self.app.events().changes(),
-            || wait::at_least(self.messages(chat), n, "messages"),
-        )
+        wait::until(self.wait_limit(), awaited, self.app.event_changes(), || {
+            wait::at_least(self.messages(chat), n, "messages")
+        })
         .await
     }
 
@@ -345,18 +314,13 @@ impl MockChatServer {
         matches: impl Fn(&Message) -> bool,
     ) -> Result<Message, WaitTimeout> {
         let awaited = format!("for a matching message in chat {chat}");
-        wait::until(
-            self.wait_limit(),
-            awaited,
-            self.app.events().changes(),
-            || {
-                let all = self.messages(chat);
-                match all.iter().find(|m| matches(m)) {
-                    Some(m) => Ok(m.clone()),
-                    None => Err(format!("{} messages, none matching", all.len())),
-                }
-            },
-        )
+        wait::until(self.wait_limit(), awaited, self.app.event_changes(), || {
+            let all = self.messages(chat);
+            match all.iter().find(|m| matches(m)) {
+                Some(m) => Ok(m.clone()),
+                None => Err(format!("{} messages, none matching", all.len())),
+            }
+        })
         .await
     }
 
@@ -381,19 +345,14 @@ impl MockChatServer {
     /// [`subscribe`](Self::subscribe) streams do not count).
     pub async fn wait_for_subscribers(&self, n: usize) -> Result<(), WaitTimeout> {
         let awaited = format!("for {n} SSE subscribers");
-        wait::until(
-            self.wait_limit(),
-            awaited,
-            self.app.events().changes(),
-            || {
-                let open = self.subscriber_count();
-                if open >= n {
-                    Ok(())
-                } else {
-                    Err(format!("{open} open"))
-                }
-            },
-        )
+        wait::until(self.wait_limit(), awaited, self.app.event_changes(), || {
+            let open = self.subscriber_count();
+            if open >= n {
+                Ok(())
+            } else {
+                Err(format!("{open} open"))
+            }
+        })
         .await
     }
 
@@ -421,14 +380,13 @@ impl MockChatServer {
     /// pending (open SSE streams do not count). A POST whose client waits
     /// for `100 Continue` is in flight until its body has come.
     pub async fn settle(&self) -> Result<(), WaitTimeout> {
-        let activity = self.app.activity();
-        let changes = activity.busy_changes();
+        let changes = self.app.busy_changes();
         wait::until(
             self.wait_limit(),
             "for the server to settle",
             changes,
             || {
-                let b = activity.busy();
+                let b = self.app.busy();
                 if b.requests == 0 && b.bots == 0 {
                     Ok(())
                 } else {
@@ -444,7 +402,7 @@ impl MockChatServer {
 
     /// Sends every pending bot answer now instead of after its delay.
     pub fn answer_bots_now(&self) {
-        self.app.activity().hurry_bots();
+        self.app.answer_bots_now();
     }
 
     /// Holds the requests of `route`: they are accepted, then wait (before
@@ -464,9 +422,7 @@ impl MockChatServer {
     /// ```
     pub fn hold(&self, route: Route) -> Hold {
         Hold {
-            gate: self.app.activity().close_gate(route),
-            activity: Arc::clone(self.app.activity()),
-            route,
+            held: self.app.hold(route),
         }
     }
 
@@ -550,25 +506,17 @@ impl Drop for MockChatServer {
 /// [`MockChatServer::hold`]. Dropping it releases them.
 #[derive(Debug)]
 pub struct Hold {
-    gate: Arc<Gate>,
-    activity: Arc<Activity>,
-    route: Route,
+    held: HeldRoute,
 }
 
 impl Hold {
     /// How many requests wait at the gate now.
     pub fn waiting(&self) -> usize {
-        self.gate.waiting()
+        self.held.waiting()
     }
 
     /// Lets the held requests (and later ones) go on.
     pub fn release(self) {}
-}
-
-impl Drop for Hold {
-    fn drop(&mut self) {
-        self.activity.open_gate(self.route, &self.gate);
-    }
 }
 
 /// The stream returned by [`MockChatServer::subscribe`].

@@ -346,12 +346,7 @@ impl MockChatServer {
     pub async fn wait_for_subscribers(&self, n: usize) -> Result<(), WaitTimeout> {
         let awaited = format!("for {n} SSE subscribers");
         wait::until(self.wait_limit(), awaited, self.app.event_changes(), || {
-            let open = self.subscriber_count();
-            if open >= n {
-                Ok(())
-            } else {
-                Err(format!("{open} open"))
-            }
+            wait::open_at_least(self.subscriber_count(), n)
         })
         .await
     }
@@ -366,12 +361,7 @@ impl MockChatServer {
     pub async fn wait_for_connections(&self, n: usize) -> Result<(), WaitTimeout> {
         let awaited = format!("for {n} open connections");
         wait::until(self.wait_limit(), awaited, self.connections.clone(), || {
-            let open = self.open_connections();
-            if open >= n {
-                Ok(())
-            } else {
-                Err(format!("{open} open"))
-            }
+            wait::open_at_least(self.open_connections(), n)
         })
         .await
     }

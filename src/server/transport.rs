@@ -69,9 +69,38 @@ pub(crate) struct Limits {
     pub(crate) header_timeout: Duration,
 }
 
-/// Serves `http` on `listener` until `lifecycle` says shutting down.
+/// Serves `http` on `listener` until `lifecycle` says shutting down, then
+/// closes the port.
 pub(crate) async fn serve(
     listener: TcpListener,
+    http: Arc<Http>,
+    connections: Arc<Connections>,
+    limits: Limits,
+    lifecycle: watch::Receiver<Lifecycle>,
+) {
+    accept_until_stopped(&listener, http, connections, limits, lifecycle).await;
+    stop_listening(listener);
+}
+
+/// Closes the port now. Dropping the socket is not enough: a child process
+/// forked meanwhile (by another test of the same binary, say) holds a copy
+/// of it until it execs, and the port accepts connections until then.
+/// `shutdown(2)` stops the listening socket itself, whoever holds it (on
+/// Linux; where it refuses, the drop does what it can).
+fn stop_listening(listener: TcpListener) {
+    #[cfg(unix)]
+    if let Ok(listener) = listener.into_std() {
+        let socket = std::net::TcpStream::from(std::os::fd::OwnedFd::from(listener));
+        let _ = socket.shutdown(std::net::Shutdown::Both);
+    }
+    #[cfg(not(unix))]
+    drop(listener);
+}
+
+/// Accepts connections and spawns their tasks until `lifecycle` says
+/// shutting down.
+async fn accept_until_stopped(
+    listener: &TcpListener,
     http: Arc<Http>,
     connections: Arc<Connections>,
     limits: Limits,
@@ -86,7 +115,7 @@ pub(crate) async fn serve(
         let accepted = tokio::select! {
             biased;
             _ = &mut stopping => return,
-            accepted = accept(&listener, &connections) => accepted,
+            accepted = accept(listener, &connections) => accepted,
         };
         let Some(stream) = accepted else {
             continue;

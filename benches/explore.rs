@@ -10,8 +10,8 @@
 //!   messages under `hostile()` at `time_scale(0.001)`.
 //!
 //! ```text
-//! cargo bench --bench explore
-//! cargo bench --bench explore -- command_true
+//! cargo bench -p mock-chat-server-perf --bench explore
+//! cargo bench -p mock-chat-server-perf --bench explore -- command_true
 //! ```
 
 use std::path::PathBuf;

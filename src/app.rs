@@ -240,7 +240,14 @@ impl App {
             event_ids = self.events.publish(msg, copies.count);
         });
         match &outcome {
-            PostOutcome::Stored(committed) => self.schedule_bot(committed),
+            PostOutcome::Stored(committed) => {
+                let m = committed.message.message();
+                let (at, text) = (self.ticker.now(), m.text.as_str());
+                self.diagnostics
+                    .message_stored(key, (m.chat_id, text), at, request_seq);
+                self.schedule_bot(committed);
+            }
+            PostOutcome::KnownKey { same: true } => self.diagnostics.known_key_answered(key),
             PostOutcome::KnownKey { same: false } => {
                 self.diagnostics
                     .key_reused(key, self.ticker.now(), request_seq);

@@ -115,16 +115,19 @@ impl MockChatServer {
     }
 
     /// `http://127.0.0.1:<port>`
+    #[doc = include_str!("../docs/handle/uri.md")]
     pub fn uri(&self) -> String {
         format!("http://{}", self.addr)
     }
 
     /// The bound address.
+    #[doc = include_str!("../docs/handle/address.md")]
     pub fn address(&self) -> SocketAddr {
         self.addr
     }
 
     /// The full URL of `path` (`"/chats"` → `http://127.0.0.1:<port>/chats`).
+    #[doc = include_str!("../docs/handle/url.md")]
     pub fn url(&self, path: &str) -> String {
         if path.starts_with('/') {
             format!("http://{}{path}", self.addr)
@@ -134,11 +137,13 @@ impl MockChatServer {
     }
 
     /// The seed of every random choice of this server.
+    #[doc = include_str!("../docs/handle/seed.md")]
     pub fn seed(&self) -> u64 {
         self.app.seed()
     }
 
     /// Every chat, in creation order (the wire's `GET /chats` shuffles).
+    #[doc = include_str!("../docs/handle/chats.md")]
     pub fn chats(&self) -> Vec<Chat> {
         self.app.chats()
     }
@@ -147,18 +152,21 @@ impl MockChatServer {
     /// chat). The wire returns the last 100 of these. With
     /// [`max_message_bytes`](crate::MockChatServerBuilder::max_message_bytes),
     /// the ones still held.
+    #[doc = include_str!("../docs/handle/messages.md")]
     pub fn messages(&self, chat: &ChatId) -> Vec<Message> {
         self.app.messages(chat).unwrap_or_default()
     }
 
     /// Creates a chat with no messages (it lasts until the next reset). The
     /// real server cannot do this: use it for layouts the fixtures lack.
+    #[doc = include_str!("../docs/handle/add_chat.md")]
     pub fn add_chat(&self, name: impl Into<String>) -> Chat {
         self.app.add_chat(name.into())
     }
 
     /// Stores a message as if `author` had sent it and publishes it on SSE
     /// (with chaos copies, if the plan has them). No bot answer follows.
+    #[doc = include_str!("../docs/handle/inject_message.md")]
     pub fn inject_message(
         &self,
         chat: &ChatId,
@@ -175,19 +183,10 @@ impl MockChatServer {
     /// [`Route::Events`]; [`Fault::DuplicateEvent`] applies to the next
     /// published message, whatever the route.
     ///
-    /// ```
-    /// use mock_chat_server::{Fault, MockChatServer, Route};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let server = MockChatServer::builder().seed(1).start().await;
-    /// server.force(Route::PostMessage, Fault::DropAfterCommit);
-    /// server.force(Route::Events, Fault::StreamEnd);
-    /// # }
-    /// ```
-    ///
     /// # Panics
     /// If the fault cannot happen on that route (a stream fault on a JSON
     /// route, or the reverse), or 10,000 faults already wait there.
+    #[doc = include_str!("../docs/handle/force.md")]
     pub fn force(&self, route: Route, fault: Fault) {
         if let Err(e) = self.app.force(route, fault, 1) {
             panic!("cannot force {fault} on {route}: {e}");
@@ -198,11 +197,13 @@ impl MockChatServer {
     ///
     /// # Panics
     /// If `copies` is not from 1 to 100.
+    #[doc = include_str!("../docs/handle/force_duplicates.md")]
     pub fn force_duplicates(&self, copies: u32) {
         self.force(Route::Events, Fault::DuplicateEvent { copies });
     }
 
     /// Replaces the fault plan from now on.
+    #[doc = include_str!("../docs/handle/set_faults.md")]
     pub fn set_faults(&self, plan: FaultPlan) -> Result<(), PlanError> {
         plan.validate()?;
         self.app.set_plan(plan);
@@ -210,6 +211,7 @@ impl MockChatServer {
     }
 
     /// The fault plan in force.
+    #[doc = include_str!("../docs/handle/faults.md")]
     pub fn faults(&self) -> FaultPlan {
         (*self.app.plan()).clone()
     }
@@ -217,11 +219,13 @@ impl MockChatServer {
     /// Fixtures back (with new ids); idempotency keys, counters, event log,
     /// journal, request records and pending bot answers cleared; open SSE
     /// streams end; same port.
+    #[doc = include_str!("../docs/handle/reset.md")]
     pub fn reset(&self) {
         self.app.reset();
     }
 
     /// The fault journal (the most recent entries, bounded).
+    #[doc = include_str!("../docs/handle/journal.md")]
     pub fn journal(&self) -> Vec<JournalEntry> {
         self.app.journal()
     }
@@ -229,6 +233,7 @@ impl MockChatServer {
     /// The chaos decisions of the run so far (since start or reset), as an
     /// explicit script that [`script`](crate::MockChatServerBuilder::script)
     /// replays exactly.
+    #[doc = include_str!("../docs/handle/fault_script.md")]
     pub fn fault_script(&self) -> FaultScript {
         self.app.recorded_script()
     }
@@ -244,11 +249,13 @@ impl MockChatServer {
 
     /// Every request received (the most recent, bounded), admin calls
     /// excepted.
+    #[doc = include_str!("../docs/handle/received_requests.md")]
     pub fn received_requests(&self) -> Vec<RecordedRequest> {
         self.app.requests()
     }
 
     /// The requests received on one route.
+    #[doc = include_str!("../docs/handle/requests.md")]
     pub fn requests(&self, route: Route) -> Vec<RecordedRequest> {
         let mut all = self.received_requests();
         all.retain(|r| r.route == Some(route));
@@ -259,6 +266,7 @@ impl MockChatServer {
     /// and injected; each message once, whatever SSE copies chaos adds).
     /// It ends on reset, on shutdown, or if it falls more than the
     /// subscriber lag behind.
+    #[doc = include_str!("../docs/handle/subscribe.md")]
     pub fn subscribe(&self) -> MessageStream {
         MessageStream {
             inner: self.app.live_messages(),
@@ -266,12 +274,14 @@ impl MockChatServer {
     }
 
     /// Number of SSE connections open right now.
+    #[doc = include_str!("../docs/handle/subscriber_count.md")]
     pub fn subscriber_count(&self) -> usize {
         self.app.subscriber_count()
     }
 
     /// Sets the time limit of every wait from now on (default 5 s of real
     /// time, whatever tokio's clock does).
+    #[doc = include_str!("../docs/handle/wait_timeout.md")]
     pub fn wait_timeout(&self, limit: Duration) {
         let ms = u64::try_from(limit.as_millis()).unwrap_or(u64::MAX);
         self.wait_timeout_ms.store(ms, Ordering::Relaxed);
@@ -282,18 +292,7 @@ impl MockChatServer {
     }
 
     /// Waits until the chat holds at least `n` messages; returns them all.
-    ///
-    /// ```
-    /// use mock_chat_server::{Author, MockChatServer};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let server = MockChatServer::builder().seed(1).start().await;
-    /// let john = server.chats()[0].clone();
-    /// server.inject_message(&john.id, Author::User, "hi").unwrap();
-    /// let all = server.wait_for_messages(&john.id, 2).await.unwrap();
-    /// assert_eq!(all[1].text, "hi");
-    /// # }
-    /// ```
+    #[doc = include_str!("../docs/handle/wait_for_messages.md")]
     pub async fn wait_for_messages(
         &self,
         chat: &ChatId,
@@ -308,6 +307,7 @@ impl MockChatServer {
 
     /// Waits until the chat holds a message `matches` accepts; returns the
     /// first such message.
+    #[doc = include_str!("../docs/handle/wait_for_message.md")]
     pub async fn wait_for_message(
         &self,
         chat: &ChatId,
@@ -326,6 +326,7 @@ impl MockChatServer {
 
     /// Waits until `route` has received at least `n` requests (since start
     /// or reset); returns that route's records.
+    #[doc = include_str!("../docs/handle/wait_for_requests.md")]
     pub async fn wait_for_requests(
         &self,
         route: Route,
@@ -343,6 +344,7 @@ impl MockChatServer {
 
     /// Waits until at least `n` SSE connections are open (in-process
     /// [`subscribe`](Self::subscribe) streams do not count).
+    #[doc = include_str!("../docs/handle/wait_for_subscribers.md")]
     pub async fn wait_for_subscribers(&self, n: usize) -> Result<(), WaitTimeout> {
         let awaited = format!("for {n} SSE subscribers");
         wait::until(self.wait_limit(), awaited, self.app.event_changes(), || {
@@ -353,11 +355,13 @@ impl MockChatServer {
 
     /// How many client connections are open now (those waiting in the
     /// accept queue do not count).
+    #[doc = include_str!("../docs/handle/open_connections.md")]
     pub fn open_connections(&self) -> usize {
         *self.connections.borrow()
     }
 
     /// Waits until at least `n` client connections are open.
+    #[doc = include_str!("../docs/handle/wait_for_connections.md")]
     pub async fn wait_for_connections(&self, n: usize) -> Result<(), WaitTimeout> {
         let awaited = format!("for {n} open connections");
         wait::until(self.wait_limit(), awaited, self.connections.clone(), || {
@@ -369,6 +373,7 @@ impl MockChatServer {
     /// Waits until no JSON request is in flight and no bot answer is
     /// pending (open SSE streams do not count). A POST whose client waits
     /// for `100 Continue` is in flight until its body has come.
+    #[doc = include_str!("../docs/handle/settle.md")]
     pub async fn settle(&self) -> Result<(), WaitTimeout> {
         let changes = self.app.busy_changes();
         wait::until(
@@ -391,6 +396,7 @@ impl MockChatServer {
     }
 
     /// Sends every pending bot answer now instead of after its delay.
+    #[doc = include_str!("../docs/handle/answer_bots_now.md")]
     pub fn answer_bots_now(&self) {
         self.app.answer_bots_now();
     }
@@ -398,18 +404,7 @@ impl MockChatServer {
     /// Holds the requests of `route`: they are accepted, then wait (before
     /// any fault or commit) until the gate is released or dropped. For
     /// testing a "sending…" state or an optimistic update.
-    ///
-    /// ```no_run
-    /// use mock_chat_server::{MockChatServer, Route};
-    ///
-    /// # async fn f(server: MockChatServer) {
-    /// let gate = server.hold(Route::PostMessage);
-    /// // … the client sends; the UI shows "sending…"
-    /// server.wait_for_requests(Route::PostMessage, 1).await.unwrap();
-    /// assert_eq!(gate.waiting(), 1);
-    /// gate.release(); // the POST goes on
-    /// # }
-    /// ```
+    #[doc = include_str!("../docs/handle/hold.md")]
     pub fn hold(&self, route: Route) -> Hold {
         Hold {
             held: self.app.hold(route),
@@ -419,12 +414,14 @@ impl MockChatServer {
     /// What the client did that the real server would punish silently
     /// (a key reused for another message, a reconnect without
     /// `Last-Event-ID`, …). A correct client produces none.
+    #[doc = include_str!("../docs/handle/diagnostics.md")]
     pub fn diagnostics(&self) -> Vec<Diagnostic> {
         self.app.diagnosed()
     }
 
     /// Stops the server and waits until its port is closed and every
     /// connection (SSE streams included) has ended.
+    #[doc = include_str!("../docs/handle/shutdown.md")]
     pub async fn shutdown(mut self) {
         self.app.begin_shutdown();
         match &mut self.task {
@@ -445,17 +442,7 @@ impl MockChatServer {
     /// entries and the command that reruns the current test with the same
     /// seed. A handle prints it to stderr when dropped during a panic; call
     /// it to attach the same context to your own failure messages.
-    ///
-    /// ```
-    /// use mock_chat_server::MockChatServer;
-    ///
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let server = MockChatServer::builder().seed(42).start().await;
-    /// let report = server.reproduction_report();
-    /// assert!(report.contains("seed was 42"));
-    /// assert!(report.contains("MOCK_CHAT_SEED=42 cargo test"));
-    /// # }
-    /// ```
+    #[doc = include_str!("../docs/handle/reproduction_report.md")]
     pub fn reproduction_report(&self) -> String {
         report::render(
             self.seed(),
@@ -501,11 +488,13 @@ pub struct Hold {
 
 impl Hold {
     /// How many requests wait at the gate now.
+    #[doc = include_str!("../docs/handle/hold_waiting.md")]
     pub fn waiting(&self) -> usize {
         self.held.waiting()
     }
 
     /// Lets the held requests (and later ones) go on.
+    #[doc = include_str!("../docs/handle/hold_release.md")]
     pub fn release(self) {}
 }
 

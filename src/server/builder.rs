@@ -9,7 +9,7 @@ use tokio::sync::oneshot;
 use super::budgets::MemoryBudgets;
 use super::defaults;
 use super::error::StartError;
-use super::handle::{MockChatServer, Stopped};
+use super::handle::{MockChatServer, ServerTask};
 use super::resolve;
 use super::transport::{self, Connections, Limits};
 use crate::app::{App, AppParts};
@@ -414,7 +414,7 @@ impl MockChatServerBuilder {
             app,
             addr,
             seed_source,
-            Stopped::Task(Some(task)),
+            ServerTask::Spawned(Some(task)),
             deny_misuse,
             open,
         ))
@@ -505,7 +505,7 @@ impl MockChatServerBuilder {
                     match self.try_start().await {
                         Ok(mut server) => {
                             let task = server.take_task();
-                            server.set_stopped(Stopped::Thread(Some(stopped_rx)));
+                            server.set_task(ServerTask::OwnThread(Some(stopped_rx)));
                             if ready_tx.send(Ok(server)).is_err() {
                                 return;
                             }

@@ -15,11 +15,10 @@ use tokio::sync::{oneshot, watch};
 use super::report;
 use super::resolve::SeedSource;
 use super::wait::{self, WaitTimeout};
-use crate::activity::{Activity, Gate};
+use crate::activity::HeldRoute;
 use crate::app::App;
 use crate::chaos::{Fault, FaultPlan, FaultScript, JournalEntry, PlanError, Route};
 use crate::diagnostics::Diagnostic;
-use crate::events::{Read, Start};
 use crate::model::{Author, Chat, ChatId, Message};
 use crate::records::RecordedRequest;
 
@@ -32,11 +31,15 @@ pub enum HandleError {
     ChatNotFound(ChatId),
 }
 
-/// What stops when the handle goes.
+/// Where the server runs, for [`shutdown`](MockChatServer::shutdown) to
+/// wait for its end (`None` once taken).
 #[derive(Debug)]
-pub(crate) enum Stopped {
-    Task(Option<tokio::task::JoinHandle<()>>),
-    Thread(Option<oneshot::Receiver<()>>),
+pub(crate) enum ServerTask {
+    /// A task on the runtime of the test that started it.
+    Spawned(Option<tokio::task::JoinHandle<()>>),
+    /// A thread of its own ([`start_blocking`](crate::MockChatServerBuilder::start_blocking)),
+    /// which says when it has stopped.
+    OwnThread(Option<oneshot::Receiver<()>>),
 }
 
 /// A running mock chat server. Dropping it stops the server and frees the
@@ -60,7 +63,7 @@ pub struct MockChatServer {
     app: Arc<App>,
     addr: SocketAddr,
     seed_source: SeedSource,
-    stopped: Stopped,
+    task: ServerTask,
     wait_timeout_ms: AtomicU64,
     deny_misuse: bool,
     report_on_panic: std::sync::atomic::AtomicBool,
@@ -84,7 +87,7 @@ impl MockChatServer {
         app: Arc<App>,
         addr: SocketAddr,
         seed_source: SeedSource,
-        stopped: Stopped,
+        task: ServerTask,
         deny_misuse: bool,
         connections: watch::Receiver<usize>,
     ) -> Self {
@@ -92,7 +95,7 @@ impl MockChatServer {
             app,
             addr,
             seed_source,
-            stopped,
+            task,
             wait_timeout_ms: AtomicU64::new(DEFAULT_WAIT.as_millis() as u64),
             deny_misuse,
             report_on_panic: std::sync::atomic::AtomicBool::new(true),
@@ -101,14 +104,14 @@ impl MockChatServer {
     }
 
     pub(crate) fn take_task(&mut self) -> Option<tokio::task::JoinHandle<()>> {
-        match &mut self.stopped {
-            Stopped::Task(t) => t.take(),
-            Stopped::Thread(_) => None,
+        match &mut self.task {
+            ServerTask::Spawned(t) => t.take(),
+            ServerTask::OwnThread(_) => None,
         }
     }
 
-    pub(crate) fn set_stopped(&mut self, stopped: Stopped) {
-        self.stopped = stopped;
+    pub(crate) fn set_task(&mut self, task: ServerTask) {
+        self.task = task;
     }
 
     /// `http://127.0.0.1:<port>`
@@ -265,42 +268,15 @@ impl MockChatServer {
     /// subscriber lag behind.
     #[doc = include_str!("../docs/handle/subscribe.md")]
     pub fn subscribe(&self) -> MessageStream {
-        let hub = Arc::clone(self.app.events());
-        let mut changes = hub.changes();
-        changes.mark_unchanged();
-        let cursor = hub.cursor(Start::Live);
-        let state = (hub, cursor, changes, Vec::<Message>::new());
-        let inner = futures::stream::unfold(
-            state,
-            |(hub, mut cursor, mut changes, mut ready)| async move {
-                loop {
-                    if let Some(m) = ready.pop() {
-                        return Some((m, (hub, cursor, changes, ready)));
-                    }
-                    match hub.read(&mut cursor, 64) {
-                        Read::Deliveries(batch) => {
-                            ready = batch
-                                .into_iter()
-                                .filter(|d| d.copy == 0)
-                                .map(|d| d.message.message())
-                                .rev()
-                                .collect();
-                        }
-                        Read::Pending => changes.changed().await.ok()?,
-                        Read::Reset | Read::Lagged => return None,
-                    }
-                }
-            },
-        );
         MessageStream {
-            inner: inner.boxed(),
+            inner: self.app.live_messages(),
         }
     }
 
     /// Number of SSE connections open right now.
     #[doc = include_str!("../docs/handle/subscriber_count.md")]
     pub fn subscriber_count(&self) -> usize {
-        self.app.events().subscriber_count()
+        self.app.subscriber_count()
     }
 
     /// Sets the time limit of every wait from now on (default 5 s of real
@@ -311,7 +287,7 @@ impl MockChatServer {
         self.wait_timeout_ms.store(ms, Ordering::Relaxed);
     }
 
-    fn limit(&self) -> Duration {
+    fn wait_limit(&self) -> Duration {
         Duration::from_millis(self.wait_timeout_ms.load(Ordering::Relaxed))
     }
 
@@ -323,7 +299,7 @@ impl MockChatServer {
         n: usize,
     ) -> Result<Vec<Message>, WaitTimeout> {
         let awaited = format!("for {n} messages in chat {chat}");
-        wait::until(self.limit(), awaited, self.app.events().changes(), || {
+        wait::until(self.wait_limit(), awaited, self.app.event_changes(), || {
             wait::at_least(self.messages(chat), n, "messages")
         })
         .await
@@ -338,7 +314,7 @@ impl MockChatServer {
         matches: impl Fn(&Message) -> bool,
     ) -> Result<Message, WaitTimeout> {
         let awaited = format!("for a matching message in chat {chat}");
-        wait::until(self.limit(), awaited, self.app.events().changes(), || {
+        wait::until(self.wait_limit(), awaited, self.app.event_changes(), || {
             let all = self.messages(chat);
             match all.iter().find(|m| matches(m)) {
                 Some(m) => Ok(m.clone()),
@@ -357,9 +333,12 @@ impl MockChatServer {
         n: usize,
     ) -> Result<Vec<RecordedRequest>, WaitTimeout> {
         let awaited = format!("for {n} requests on {route}");
-        wait::until(self.limit(), awaited, self.app.request_changes(), || {
-            wait::at_least(self.requests(route), n, "requests")
-        })
+        wait::until(
+            self.wait_limit(),
+            awaited,
+            self.app.request_changes(),
+            || wait::at_least(self.requests(route), n, "requests"),
+        )
         .await
     }
 
@@ -368,13 +347,8 @@ impl MockChatServer {
     #[doc = include_str!("../docs/handle/wait_for_subscribers.md")]
     pub async fn wait_for_subscribers(&self, n: usize) -> Result<(), WaitTimeout> {
         let awaited = format!("for {n} SSE subscribers");
-        wait::until(self.limit(), awaited, self.app.events().changes(), || {
-            let open = self.subscriber_count();
-            if open >= n {
-                Ok(())
-            } else {
-                Err(format!("{open} open"))
-            }
+        wait::until(self.wait_limit(), awaited, self.app.event_changes(), || {
+            wait::open_at_least(self.subscriber_count(), n)
         })
         .await
     }
@@ -390,13 +364,8 @@ impl MockChatServer {
     #[doc = include_str!("../docs/handle/wait_for_connections.md")]
     pub async fn wait_for_connections(&self, n: usize) -> Result<(), WaitTimeout> {
         let awaited = format!("for {n} open connections");
-        wait::until(self.limit(), awaited, self.connections.clone(), || {
-            let open = self.open_connections();
-            if open >= n {
-                Ok(())
-            } else {
-                Err(format!("{open} open"))
-            }
+        wait::until(self.wait_limit(), awaited, self.connections.clone(), || {
+            wait::open_at_least(self.open_connections(), n)
         })
         .await
     }
@@ -406,26 +375,30 @@ impl MockChatServer {
     /// for `100 Continue` is in flight until its body has come.
     #[doc = include_str!("../docs/handle/settle.md")]
     pub async fn settle(&self) -> Result<(), WaitTimeout> {
-        let activity = self.app.activity();
-        let changes = activity.busy_changes();
-        wait::until(self.limit(), "for the server to settle", changes, || {
-            let b = activity.busy();
-            if b.requests == 0 && b.bots == 0 {
-                Ok(())
-            } else {
-                Err(format!(
-                    "{} requests in flight, {} bot answers pending",
-                    b.requests, b.bots
-                ))
-            }
-        })
+        let changes = self.app.busy_changes();
+        wait::until(
+            self.wait_limit(),
+            "for the server to settle",
+            changes,
+            || {
+                let b = self.app.busy();
+                if b.requests == 0 && b.bots == 0 {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "{} requests in flight, {} bot answers pending",
+                        b.requests, b.bots
+                    ))
+                }
+            },
+        )
         .await
     }
 
     /// Sends every pending bot answer now instead of after its delay.
     #[doc = include_str!("../docs/handle/answer_bots_now.md")]
     pub fn answer_bots_now(&self) {
-        self.app.activity().hurry_bots();
+        self.app.answer_bots_now();
     }
 
     /// Holds the requests of `route`: they are accepted, then wait (before
@@ -434,9 +407,7 @@ impl MockChatServer {
     #[doc = include_str!("../docs/handle/hold.md")]
     pub fn hold(&self, route: Route) -> Hold {
         Hold {
-            gate: self.app.activity().close_gate(route),
-            activity: Arc::clone(self.app.activity()),
-            route,
+            held: self.app.hold(route),
         }
     }
 
@@ -453,13 +424,13 @@ impl MockChatServer {
     #[doc = include_str!("../docs/handle/shutdown.md")]
     pub async fn shutdown(mut self) {
         self.app.begin_shutdown();
-        match &mut self.stopped {
-            Stopped::Task(task) => {
+        match &mut self.task {
+            ServerTask::Spawned(task) => {
                 if let Some(task) = task.take() {
                     let _ = task.await;
                 }
             }
-            Stopped::Thread(rx) => {
+            ServerTask::OwnThread(rx) => {
                 if let Some(rx) = rx.take() {
                     let _ = rx.await;
                 }
@@ -512,27 +483,19 @@ impl Drop for MockChatServer {
 /// [`MockChatServer::hold`]. Dropping it releases them.
 #[derive(Debug)]
 pub struct Hold {
-    gate: Arc<Gate>,
-    activity: Arc<Activity>,
-    route: Route,
+    held: HeldRoute,
 }
 
 impl Hold {
     /// How many requests wait at the gate now.
     #[doc = include_str!("../docs/handle/hold_waiting.md")]
     pub fn waiting(&self) -> usize {
-        self.gate.waiting()
+        self.held.waiting()
     }
 
     /// Lets the held requests (and later ones) go on.
     #[doc = include_str!("../docs/handle/hold_release.md")]
     pub fn release(self) {}
-}
-
-impl Drop for Hold {
-    fn drop(&mut self) {
-        self.activity.open_gate(self.route, &self.gate);
-    }
 }
 
 /// The stream returned by [`MockChatServer::subscribe`].

@@ -11,6 +11,7 @@ mod connections;
 mod cors;
 mod differential;
 mod double_send;
+mod expect_continue;
 mod explore;
 mod heads;
 mod keys;

@@ -3,8 +3,8 @@
 //! `reset` after each (memory must not grow across resets).
 //!
 //! ```text
-//! cargo bench --bench memory                        # 200,000 small, 300 large
-//! SMALL=50000 LARGE=100 cargo bench --bench memory
+//! cargo bench -p mock-chat-server-perf --bench memory                        # 200,000 small, 300 large
+//! SMALL=50000 LARGE=100 cargo bench -p mock-chat-server-perf --bench memory
 //! ```
 //!
 //! "stored" is the wire JSON of every message the server holds (what a

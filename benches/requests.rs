@@ -1,8 +1,8 @@
 //! Request cost per route, over real HTTP on loopback, chaos off.
 //!
 //! ```text
-//! cargo bench --bench requests                 # everything (about 2 minutes)
-//! cargo bench --bench requests -- history_get  # one group
+//! cargo bench -p mock-chat-server-perf --bench requests                 # everything (about 2 minutes)
+//! cargo bench -p mock-chat-server-perf --bench requests -- history_get  # one group
 //! ```
 //!
 //! Client and server share one current-thread runtime, so a figure is the

@@ -1,9 +1,9 @@
 //! SSE fan-out: 1,000 subscribers on real HTTP connections.
 //!
 //! ```text
-//! cargo bench --bench sse_fanout                    # scenario + criterion group
-//! cargo bench --bench sse_fanout -- --scenario-only # the 5 s scenario only
-//! FANOUT_SUBSCRIBERS=1000 FANOUT_SECS=5 FANOUT_RATE=1000 cargo bench --bench sse_fanout -- --scenario-only
+//! cargo bench -p mock-chat-server-perf --bench sse_fanout                    # scenario + criterion group
+//! cargo bench -p mock-chat-server-perf --bench sse_fanout -- --scenario-only # the 5 s scenario only
+//! FANOUT_SUBSCRIBERS=1000 FANOUT_SECS=5 FANOUT_RATE=1000 cargo bench -p mock-chat-server-perf --bench sse_fanout -- --scenario-only
 //! ```
 //!
 //! 1. The scenario of the performance issue: 1,000 subscribers (plus one

@@ -2,8 +2,8 @@
 //! reference's whole-log replay, served from one shared log by cursors.
 //!
 //! ```text
-//! cargo bench --bench sse_memory                       # 100 subscribers, 6,000 events
-//! SUBSCRIBERS=1000 EVENTS=6000 cargo bench --bench sse_memory
+//! cargo bench -p mock-chat-server-perf --bench sse_memory                       # 100 subscribers, 6,000 events
+//! SUBSCRIBERS=1000 EVENTS=6000 cargo bench -p mock-chat-server-perf --bench sse_memory
 //! ```
 //!
 //! It publishes the events, opens the subscribers on real connections

@@ -25,22 +25,44 @@ pub(crate) enum Work {
 
 /// A gate that holds the requests of one route until opened.
 #[derive(Debug)]
-pub(crate) struct Gate {
+struct Gate {
     open: watch::Sender<bool>,
     waiting: AtomicUsize,
 }
 
 impl Gate {
-    pub(crate) fn waiting(&self) -> usize {
-        self.waiting.load(Ordering::SeqCst)
-    }
-
-    pub(crate) fn open(&self) {
+    fn open(&self) {
         self.open.send_replace(true);
     }
 
     pub(crate) fn is_open(&self) -> bool {
         *self.open.borrow()
+    }
+}
+
+/// A route held by a test: its gate stays closed until this drops.
+#[derive(Debug)]
+pub(crate) struct HeldRoute {
+    gate: Arc<Gate>,
+    activity: Arc<Activity>,
+    route: Route,
+}
+
+impl HeldRoute {
+    /// How many requests wait at the gate now.
+    pub(crate) fn waiting(&self) -> usize {
+        self.gate.waiting.load(Ordering::SeqCst)
+    }
+
+    /// Whether its gate was opened (by a reset, or a newer hold).
+    pub(crate) fn is_released(&self) -> bool {
+        self.gate.is_open()
+    }
+}
+
+impl Drop for HeldRoute {
+    fn drop(&mut self) {
+        self.activity.open_gate(self.route, &self.gate);
     }
 }
 
@@ -156,8 +178,18 @@ impl Activity {
         self.hurry.send_modify(|n| *n += 1);
     }
 
+    /// Holds the requests of `route` until the guard drops (replacing an
+    /// earlier hold of it, which lets its requests go).
+    pub(crate) fn hold(self: &Arc<Self>, route: Route) -> HeldRoute {
+        HeldRoute {
+            gate: self.close_gate(route),
+            activity: Arc::clone(self),
+            route,
+        }
+    }
+
     /// Closes a gate on `route` (replacing an earlier one, which opens).
-    pub(crate) fn close_gate(&self, route: Route) -> Arc<Gate> {
+    fn close_gate(&self, route: Route) -> Arc<Gate> {
         let gate = Arc::new(Gate {
             open: watch::channel(false).0,
             waiting: AtomicUsize::new(0),
@@ -171,7 +203,7 @@ impl Activity {
     }
 
     /// Opens `gate` and forgets it, if it is still the route's.
-    pub(crate) fn open_gate(&self, route: Route, gate: &Arc<Gate>) {
+    fn open_gate(&self, route: Route, gate: &Arc<Gate>) {
         gate.open();
         let mut gates = lock(&self.gates);
         let slot = &mut gates[route.position()];

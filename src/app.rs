@@ -19,7 +19,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::watch;
 
-use crate::activity::{Activity, Work};
+use crate::activity::{Activity, Busy, HeldRoute, Work};
 use crate::bot::{self, BotBehavior};
 use crate::chaos::engine::{Chaos, Published, MAX_FORCED};
 use crate::chaos::{
@@ -99,17 +99,26 @@ impl App {
         })
     }
 
-    /// The event log, for the [handle](crate::MockChatServer)'s
-    /// in-process streams and waits (HTTP reads it through a
-    /// [`Subscription`]).
-    pub(crate) fn events(&self) -> &Arc<EventHub> {
-        &self.events
+    /// JSON requests in flight and bot answers pending, now.
+    pub(crate) fn busy(&self) -> Busy {
+        self.activity.busy()
     }
 
-    /// What the server is busy with, for the handle's holds and waits
-    /// (HTTP goes through its [`RequestScope`]).
-    pub(crate) fn activity(&self) -> &Arc<Activity> {
-        &self.activity
+    /// A receiver that changes with [`busy`](Self::busy) (for a wait:
+    /// take it first, then read the counts).
+    pub(crate) fn busy_changes(&self) -> watch::Receiver<u64> {
+        self.activity.busy_changes()
+    }
+
+    /// Sends every pending bot answer now instead of after its delay.
+    pub(crate) fn answer_bots_now(&self) {
+        self.activity.hurry_bots();
+    }
+
+    /// Holds the requests of `route` (accepted, then waiting before any
+    /// fault or commit) until the guard drops.
+    pub(crate) fn hold(&self, route: Route) -> HeldRoute {
+        self.activity.hold(route)
     }
 
     /// The seed every draw comes from.
@@ -256,7 +265,14 @@ impl App {
                 .emit(|| Change::Delivery(msg.message(), &event_ids));
         });
         match &outcome {
-            PostOutcome::Stored(committed) => self.schedule_bot(committed),
+            PostOutcome::Stored(committed) => {
+                let m = committed.message.message();
+                let (at, text) = (self.ticker.now(), m.text.as_str());
+                self.diagnostics
+                    .message_stored(key, (m.chat_id, text), at, request_seq);
+                self.schedule_bot(committed);
+            }
+            PostOutcome::KnownKey { same: true } => self.diagnostics.known_key_answered(key),
             PostOutcome::KnownKey { same: false } => {
                 self.diagnostics
                     .key_reused(key, self.ticker.now(), request_seq);

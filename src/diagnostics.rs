@@ -1,9 +1,20 @@
 //! Client diagnostics: what the real server would do to a client silently,
 //! said out loud. A correct client produces none, under any preset.
+//! [`MockChatServer::diagnostics`](crate::MockChatServer::diagnostics) lists
+//! them; each names its rule ([`DiagnosticKind`]), when, and the request.
 //!
-//! Knows nothing of HTTP: the HTTP layer reports what it saw (a POST with
-//! this key started or ended, a stream opened or ended) and this module
-//! applies the rules. Every time threshold is scaled by `time_scale`.
+//! Every time threshold is scaled by `time_scale`.
+//!
+//! ```
+//! use mock_chat_server::diagnostics::DiagnosticKind;
+//!
+//! let kind = DiagnosticKind::ResentUnderNewKey;
+//! assert_eq!(kind.to_string(), "message resent under a new key after its answer was lost");
+//! ```
+
+// Knows nothing of HTTP: the HTTP layer reports what it saw (a POST with
+// this key started, was answered or abandoned, stored a message; a stream
+// opened or ended) and this module applies the rules.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -14,9 +25,15 @@ use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
+use crate::chaos::Fault;
 use crate::key::quoted;
+use crate::model::ChatId;
 use crate::seeded::stable_hash;
 use crate::sync::{lock, Ring};
+
+mod resent;
+
+use resent::{Loss, Memory, Resend};
 
 /// How many diagnostics a server keeps (the oldest fall off).
 const CAPACITY: usize = 1_000;
@@ -56,6 +73,14 @@ pub enum DiagnosticKind {
     /// blocks the request with nothing but "a CORS error". The message
     /// names the method or header to drop.
     PreflightRefused,
+    /// A message stored again under a new key within 30 s of its first
+    /// answer not reaching the client (dropped, truncated, abandoned) or of
+    /// a retry of its key getting the empty 200: the real server stores it
+    /// twice. The 30 s are scaled by `time_scale`, down to 10 s at least
+    /// (the resend waits on the client's own backoff, which is not
+    /// scaled). The same chat and text sent again with no such loss in
+    /// between is not this, nor a retry under the same key.
+    ResentUnderNewKey,
 }
 
 impl fmt::Display for DiagnosticKind {
@@ -68,6 +93,9 @@ impl fmt::Display for DiagnosticKind {
             DiagnosticKind::ReconnectWithoutLastEventId => "reconnect without Last-Event-ID",
             DiagnosticKind::ReconnectStorm => "reconnect storm",
             DiagnosticKind::PreflightRefused => "CORS preflight refused",
+            DiagnosticKind::ResentUnderNewKey => {
+                "message resent under a new key after its answer was lost"
+            }
         };
         f.write_str(name)
     }
@@ -147,6 +175,8 @@ struct State {
     last_server_end: Option<Instant>,
     /// Recent SSE connections no server end explains.
     unexplained_opens: VecDeque<Instant>,
+    /// The messages stored lately, for the double send.
+    resent: Memory,
 }
 
 /// The diagnostics of one server.
@@ -161,10 +191,32 @@ pub(crate) struct Diagnostics {
 
 /// Marks a POST in flight until dropped (hyper drops a request's future
 /// when its client goes away, so an abandoned attempt stops counting).
+/// Dropped before [`answered`](Self::answered), its answer never reached
+/// the client.
 #[derive(Debug)]
 pub(crate) struct InFlight {
     diagnostics: Arc<Diagnostics>,
     key: FollowedKey,
+    answered: bool,
+}
+
+impl InFlight {
+    /// The POST's answer goes out, as `fault` (if any) makes it: a dropped
+    /// connection or a cut body does not reach the client.
+    pub(crate) fn answered(mut self, fault: Option<Fault>) {
+        self.answered = true;
+        let d = &self.diagnostics;
+        if let Some(k) = lock(&d.state).keys.get_mut(&self.key) {
+            k.last_answer = Some(Instant::now());
+        }
+        let lost = matches!(
+            fault,
+            Some(Fault::DropBeforeCommit | Fault::DropAfterCommit | Fault::TruncatedBody)
+        );
+        if lost {
+            d.answer_lost(&self.key, Loss::Dropped);
+        }
+    }
 }
 
 impl Drop for InFlight {
@@ -172,6 +224,10 @@ impl Drop for InFlight {
         let mut state = lock(&self.diagnostics.state);
         if let Some(k) = state.keys.get_mut(&self.key) {
             k.in_flight = k.in_flight.saturating_sub(1);
+        }
+        drop(state);
+        if !self.answered {
+            self.diagnostics.answer_lost(&self.key, Loss::Abandoned);
         }
     }
 }
@@ -196,6 +252,13 @@ impl Diagnostics {
 
     fn scaled(&self, ms: u64) -> Duration {
         crate::clock::scale(Duration::from_millis(ms), self.time_scale)
+    }
+
+    /// The double send's window: [`resent::WINDOW`] scaled, at least
+    /// [`resent::WINDOW_FLOOR`].
+    fn resend_window(&self) -> Duration {
+        let scaled = crate::clock::scale(resent::WINDOW, self.time_scale);
+        scaled.max(resent::WINDOW_FLOOR)
     }
 
     fn report(
@@ -245,27 +308,8 @@ impl Diagnostics {
             );
             return None;
         };
-        let now = Instant::now();
         let (raw, key) = (key, followed(key));
-        let mut state = lock(&self.state);
-        if !state.keys.contains_key(&key) {
-            state.key_order.push_back(key.clone());
-            while state.key_order.len() > KEYS_FOLLOWED {
-                if let Some(old) = state.key_order.pop_front() {
-                    state.keys.remove(&old);
-                }
-            }
-        }
-        let quick = self.scaled(10);
-        let k = state.keys.entry(key.clone()).or_default();
-        let concurrent = k.in_flight > 0;
-        k.in_flight += 1;
-        match k.last_answer {
-            Some(t) if now.duration_since(t) < quick => k.quick_retries += 1,
-            _ => k.quick_retries = 0,
-        }
-        let storm = k.quick_retries == 3;
-        drop(state);
+        let (concurrent, storm) = self.follow(&key);
         if concurrent {
             self.report(
                 DiagnosticKind::ConcurrentSameKey,
@@ -292,14 +336,91 @@ impl Diagnostics {
         Some(InFlight {
             diagnostics: Arc::clone(self),
             key,
+            answered: false,
         })
     }
 
-    /// A POST with `key` was answered.
-    pub(crate) fn post_answered(&self, key: &[u8]) {
-        if let Some(k) = lock(&self.state).keys.get_mut(&followed(key)) {
-            k.last_answer = Some(Instant::now());
+    /// Counts one more POST of `key` in flight. Returns whether another was
+    /// (the same key on two open connections) and whether this is the
+    /// third quick retry in a row (a retry storm).
+    fn follow(&self, key: &FollowedKey) -> (bool, bool) {
+        let now = Instant::now();
+        let mut state = lock(&self.state);
+        if !state.keys.contains_key(key) {
+            state.key_order.push_back(key.clone());
+            while state.key_order.len() > KEYS_FOLLOWED {
+                if let Some(old) = state.key_order.pop_front() {
+                    state.keys.remove(&old);
+                }
+            }
         }
+        let quick = self.scaled(10);
+        let k = state.keys.entry(key.clone()).or_default();
+        let concurrent = k.in_flight > 0;
+        k.in_flight += 1;
+        match k.last_answer {
+            Some(t) if now.duration_since(t) < quick => k.quick_retries += 1,
+            _ => k.quick_retries = 0,
+        }
+        (concurrent, k.quick_retries == 3)
+    }
+
+    /// A POST stored its message (`chat`, `text`) under `key`, a key the
+    /// store had not seen: a resend if the same message lost its answer
+    /// under another key lately.
+    pub(crate) fn message_stored(
+        &self,
+        key: &[u8],
+        message: (ChatId, &str),
+        at: DateTime<FixedOffset>,
+        request_seq: u64,
+    ) {
+        let window = self.resend_window();
+        let found = lock(&self.state).resent.stored(
+            &followed(key),
+            message,
+            (request_seq, at),
+            Instant::now(),
+            window,
+        );
+        if let Some(r) = found {
+            self.report_resend(r, Some(key));
+        }
+    }
+
+    /// A POST with a known `key`, carrying the message the key stored, got
+    /// the empty 200: the client may take it for a failure.
+    pub(crate) fn known_key_answered(&self, key: &[u8]) {
+        self.answer_lost(&followed(key), Loss::EmptyAnswer);
+    }
+
+    fn answer_lost(&self, key: &[u8], loss: Loss) {
+        let window = self.resend_window();
+        let found = lock(&self.state)
+            .resent
+            .lost(key, loss, Instant::now(), window);
+        for r in found {
+            self.report_resend(r, None);
+        }
+    }
+
+    fn report_resend(&self, r: Resend, key: Option<&[u8]>) {
+        let key = key.map_or_else(
+            || "a new key".into(),
+            |k| format!("the new key {}", shown(k)),
+        );
+        self.report(
+            DiagnosticKind::ResentUnderNewKey,
+            r.at,
+            r.request_seq,
+            format!(
+                "the message of request #{} sent again under {key} after {}: the real server \
+                 stores it twice; retry under the same key and take an empty 200 as \
+                 \"already stored\"",
+                r.earlier_seq,
+                r.loss.words()
+            ),
+        );
     }
 
     /// A known key came with another chat or text.
@@ -392,65 +513,4 @@ impl Diagnostics {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn at() -> DateTime<FixedOffset> {
-        chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap()
-    }
-
-    fn kinds(d: &Diagnostics) -> Vec<DiagnosticKind> {
-        d.all().iter().map(|d| d.kind).collect()
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn concurrency_counts_only_open_attempts() {
-        let d = Arc::new(Diagnostics::new(1.0));
-        let first = d.post_started(Some(&b"k"[..]), at(), 1);
-        drop(first); // abandoned: its connection closed
-        let _second = d.post_started(Some(&b"k"[..]), at(), 2);
-        assert!(kinds(&d).is_empty());
-        let _third = d.post_started(Some(&b"k"[..]), at(), 3);
-        assert_eq!(kinds(&d), [DiagnosticKind::ConcurrentSameKey]);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn quick_retries_are_reported_once_backoff_is_not() {
-        let d = Arc::new(Diagnostics::new(1.0));
-        for i in 0..4 {
-            drop(d.post_started(Some(&b"k"[..]), at(), i));
-            d.post_answered(b"k");
-        }
-        assert_eq!(kinds(&d), [DiagnosticKind::RetryWithoutBackoff]);
-        let d = Arc::new(Diagnostics::new(1.0));
-        for i in 0..6 {
-            drop(d.post_started(Some(&b"k"[..]), at(), i));
-            d.post_answered(b"k");
-            tokio::time::advance(Duration::from_millis(50)).await;
-        }
-        assert!(kinds(&d).is_empty());
-        drop(d.post_started(None, at(), 9));
-        assert_eq!(kinds(&d), [DiagnosticKind::MissingIdempotencyKey]);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn reconnects_after_a_server_end_need_last_event_id() {
-        let d = Diagnostics::new(1.0);
-        d.stream_ended_by_server(3);
-        d.stream_opened(true, at(), 1);
-        d.stream_ended_by_server(3);
-        d.stream_opened(false, at(), 2);
-        assert_eq!(kinds(&d), [DiagnosticKind::ReconnectWithoutLastEventId]);
-        d.stream_ended_by_server(0);
-        d.stream_opened(false, at(), 3);
-        assert_eq!(
-            kinds(&d).len(),
-            1,
-            "nothing delivered, nothing replayed twice"
-        );
-        for i in 0..6 {
-            d.stream_opened(true, at(), 10 + i);
-        }
-        assert_eq!(kinds(&d).last(), Some(&DiagnosticKind::ReconnectStorm));
-    }
-}
+mod tests;

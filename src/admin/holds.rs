@@ -4,12 +4,12 @@
 //! every hold on reset, so a closed tab never leaves the server stuck.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use serde_json::{json, Value};
 
 use super::routes::Ctx;
-use crate::activity::Gate;
+use crate::activity::HeldRoute;
 use crate::chaos::Route;
 use crate::feed::Change;
 use crate::sync::lock;
@@ -21,7 +21,8 @@ const MAX_HOLDS: usize = 64;
 #[derive(Debug)]
 struct Held {
     route: Route,
-    gate: Arc<Gate>,
+    /// Released when dropped.
+    held: HeldRoute,
     viewer: Option<u64>,
 }
 
@@ -35,7 +36,7 @@ impl Holds {
     /// Closes a gate on `route` (replacing and releasing the route's
     /// previous one); returns its id.
     pub(crate) fn create(&self, ctx: &Ctx, route: Route, viewer: Option<u64>) -> u64 {
-        let gate = ctx.app.activity().close_gate(route);
+        let held = ctx.app.hold(route);
         let mut inner = lock(&self.inner);
         inner.0 += 1;
         let id = inner.0;
@@ -48,7 +49,7 @@ impl Holds {
             id,
             Held {
                 route,
-                gate,
+                held,
                 viewer,
             },
         );
@@ -67,7 +68,7 @@ impl Holds {
         let held = lock(&self.inner).1.remove(&id);
         match held {
             Some(held) => {
-                open(ctx, id, &held);
+                open(ctx, id, held);
                 true
             }
             None => false,
@@ -76,21 +77,20 @@ impl Holds {
 
     /// Releases the holds made for `viewer` (its feed disconnected).
     pub(crate) fn release_viewer(&self, ctx: &Ctx, viewer: u64) {
-        let mut gone = Vec::new();
-        lock(&self.inner).1.retain(|id, h| {
-            let keep = h.viewer != Some(viewer);
-            if !keep {
-                gone.push((*id, h.route, Arc::clone(&h.gate)));
-            }
-            keep
-        });
-        for (id, route, gate) in gone {
-            let held = Held {
-                route,
-                gate,
-                viewer: Some(viewer),
-            };
-            open(ctx, id, &held);
+        let mut inner = lock(&self.inner);
+        let ids: Vec<u64> = inner
+            .1
+            .iter()
+            .filter(|(_, h)| h.viewer == Some(viewer))
+            .map(|(id, _)| *id)
+            .collect();
+        let gone: Vec<(u64, Held)> = ids
+            .into_iter()
+            .filter_map(|id| inner.1.remove(&id).map(|h| (id, h)))
+            .collect();
+        drop(inner);
+        for (id, held) in gone {
+            open(ctx, id, held);
         }
     }
 
@@ -98,7 +98,7 @@ impl Holds {
     pub(crate) fn clear(&self, ctx: &Ctx) {
         let all = std::mem::take(&mut lock(&self.inner).1);
         for (id, held) in all {
-            open(ctx, id, &held);
+            open(ctx, id, held);
         }
     }
 
@@ -106,23 +106,25 @@ impl Holds {
     /// some: they are gone).
     pub(crate) fn list(&self) -> Vec<Value> {
         let mut inner = lock(&self.inner);
-        inner.1.retain(|_, h| !h.gate.is_open());
+        inner.1.retain(|_, h| !h.held.is_released());
         inner
             .1
             .iter()
             .map(|(id, h)| {
-                json!({"id": id, "route": h.route, "waiting": h.gate.waiting(), "viewer": h.viewer})
+                json!({"id": id, "route": h.route, "waiting": h.held.waiting(), "viewer": h.viewer})
             })
             .collect()
     }
 }
 
-fn open(ctx: &Ctx, id: u64, held: &Held) {
-    ctx.app.activity().open_gate(held.route, &held.gate);
+/// Releases `held` (its gate opens as it drops), and says so.
+fn open(ctx: &Ctx, id: u64, held: Held) {
+    let (route, viewer) = (held.route, held.viewer);
+    drop(held);
     ctx.app.feed().emit(|| Change::Hold {
         id,
-        route: held.route,
-        viewer: held.viewer,
+        route,
+        viewer,
         released: true,
     });
 }

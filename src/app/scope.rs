@@ -32,10 +32,9 @@ pub(crate) struct RequestScope {
     /// Counts it as busy, on a JSON route; handed to a body still being
     /// written when the scope ends.
     busy: Option<BusyGuard>,
-    /// A POST in flight, for the diagnostics.
+    /// A POST in flight, for the diagnostics (dropped unanswered: the
+    /// client abandoned it).
     in_flight: Option<InFlight>,
-    /// A POST's key, told to the diagnostics when it is answered.
-    post_key: Option<Vec<u8>>,
     /// The message a POST stored, and its event ids.
     commit: Option<(MessageId, Vec<u64>)>,
 }
@@ -59,7 +58,6 @@ impl App {
             fault: None,
             busy: None,
             in_flight: None,
-            post_key: None,
             commit: None,
         }
     }
@@ -110,15 +108,14 @@ impl RequestScope {
     pub(crate) fn post_started(&mut self, key: Option<&[u8]>) {
         let now = self.app.ticker.now();
         self.in_flight = self.app.diagnostics.post_started(key, now, self.seq);
-        self.post_key = key.map(<[u8]>::to_vec);
     }
 
-    /// The request was answered (a POST's diagnostics stop following it).
+    /// The request was answered, as its fault makes it (a POST's
+    /// diagnostics stop following it).
     pub(crate) fn answered(&mut self) {
-        if let Some(key) = self.post_key.take() {
-            self.app.diagnostics.post_answered(&key);
+        if let Some(in_flight) = self.in_flight.take() {
+            in_flight.answered(self.fault);
         }
-        self.in_flight = None;
     }
 
     /// The fate of this request on its JSON route, journaled.

@@ -1,15 +1,20 @@
-//! An SSE connection's view of the server: its cursor into the event log,
-//! the changes and lifecycle it waits on, and the diagnostics told when
-//! the server ends it.
+//! Reading the event log: an SSE connection's [`Subscription`] (its
+//! cursor, the changes and lifecycle it waits on, and the diagnostics told
+//! when the server ends it), and the handle's in-process stream and waits.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::stream::{BoxStream, StreamExt};
 use tokio::sync::watch;
 
 use super::{App, Lifecycle};
 use crate::diagnostics::Diagnostics;
 use crate::events::{Cursor, EventHub, Read, Start, SubscriberGuard};
+use crate::model::Message;
+
+/// How many deliveries a reader takes from the log at a time.
+const BATCH: usize = 64;
 
 /// One subscriber of the event log.
 #[derive(Debug)]
@@ -43,6 +48,51 @@ impl App {
         }
     }
 
+    /// The messages published from now on, each once (whatever SSE copies
+    /// chaos adds); the stream ends on reset, on shutdown, or if it falls
+    /// too far behind. It does not count as a subscriber.
+    pub(crate) fn live_messages(&self) -> BoxStream<'static, Message> {
+        let hub = Arc::clone(&self.events);
+        let mut changes = hub.changes();
+        changes.mark_unchanged();
+        let cursor = hub.cursor(Start::Live);
+        let state = (hub, cursor, changes, Vec::<Message>::new());
+        futures::stream::unfold(
+            state,
+            |(hub, mut cursor, mut changes, mut ready)| async move {
+                loop {
+                    if let Some(m) = ready.pop() {
+                        return Some((m, (hub, cursor, changes, ready)));
+                    }
+                    match hub.read(&mut cursor, BATCH) {
+                        Read::Deliveries(batch) => {
+                            ready = batch
+                                .into_iter()
+                                .filter(|d| d.copy == 0)
+                                .map(|d| d.message.message())
+                                .rev()
+                                .collect();
+                        }
+                        Read::Pending => changes.changed().await.ok()?,
+                        Read::Reset | Read::Lagged => return None,
+                    }
+                }
+            },
+        )
+        .boxed()
+    }
+
+    /// Open SSE connections.
+    pub(crate) fn subscriber_count(&self) -> usize {
+        self.events.subscriber_count()
+    }
+
+    /// A receiver that changes on every publish, reset and change of the
+    /// SSE subscribers.
+    pub(crate) fn event_changes(&self) -> watch::Receiver<u64> {
+        self.events.changes()
+    }
+
     /// Multiplies a delay by the server's `time_scale`.
     pub(crate) fn scale(&self, d: Duration) -> Duration {
         self.ticker.scale(d)
@@ -50,9 +100,9 @@ impl App {
 }
 
 impl Subscription {
-    /// Up to `max` deliveries from the cursor on.
-    pub(crate) fn read(&mut self, max: usize) -> Read {
-        self.hub.read(&mut self.cursor, max)
+    /// The next deliveries from the cursor on (a batch at most).
+    pub(crate) fn read(&mut self) -> Read {
+        self.hub.read(&mut self.cursor, BATCH)
     }
 
     /// The server ends (or cuts) the stream after `delivered` events:

@@ -26,6 +26,7 @@ pub(crate) const REFERENCE_TIMEOUT: Duration = Duration::from_secs(5);
 /// recorded in the [journal](super::JournalEntry).
 ///
 /// In JSON: `{"kind": "timeout", "after_ms": 5000}`, `{"kind": "unavailable"}`, …
+#[doc = include_str!("../docs/fault.md")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Fault {

@@ -137,6 +137,7 @@ fn invalid(field: impl Into<String>, reason: impl Into<String>) -> PlanError {
 /// let err = FaultPlan::from_json(r#"{"get_chats":{"latency_before":{"uniform_ms":[500,1]}}}"#).unwrap_err();
 /// assert!(err.to_string().starts_with("get_chats.latency_before:"));
 /// ```
+#[doc = include_str!("../docs/fault_plan.md")]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FaultPlan {

@@ -24,10 +24,8 @@ use tracing_subscriber::EnvFilter;
 
 use crate::http::REQUEST_LOG_TARGET;
 
-/// Without `RUST_LOG`: request lines and warnings, without warp's own
-/// errors for the streams chaos cuts on purpose (the request line names
-/// the fault).
-const DEFAULT_FILTER: &str = "info,warp::server=off,warp::filters::sse=off";
+/// Without `RUST_LOG`: request lines and warnings.
+const DEFAULT_FILTER: &str = "info";
 
 /// The most log text waiting to be written; past it, lines are dropped
 /// (and counted) rather than slow the server or grow without bound.

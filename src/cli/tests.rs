@@ -1,11 +1,16 @@
 //! The command line's parsing and configuration.
 
-use super::*;
+use std::net::ToSocketAddrs;
 
-fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+use super::serve::*;
+use super::*;
+use crate::config::ChatFixture;
+use crate::{FaultPlan, IdStyle};
+
+fn parse(args: &[&str]) -> Result<ServeArgs, clap::Error> {
     let mut all = vec!["mock-chat-server"];
     all.extend_from_slice(args);
-    Cli::try_parse_from(all)
+    Cli::try_parse_from(all).map(|cli| cli.serve)
 }
 
 #[test]
@@ -65,7 +70,7 @@ fn bad_flags_are_one_line_errors() {
 fn the_connection_cap_follows_the_file_limit_unless_given() {
     let cli = parse(&["--port", "0"]).unwrap();
     let cap = |files| configure(&cli, files).unwrap().max_connections;
-    assert_eq!(cap(None), crate::server::DEFAULT_MAX_CONNECTIONS);
+    assert_eq!(cap(None), crate::server::defaults::MAX_CONNECTIONS);
     assert_eq!(cap(Some(1_048_576)), 65_536, "clamped");
     assert_eq!(cap(Some(20_000)), 20_000 - 64, "a margin for other files");
     assert_eq!(cap(Some(u64::MAX)), 65_536, "unlimited");
@@ -120,6 +125,8 @@ fn help_lists_every_flag_and_variable() {
         "HTTP_HOST",
         "PORT",
         "MOCK_CHAT_SEED",
+        "--script",
+        "MOCK_CHAT_SCRIPT",
         "reference, none, hostile",
         "number",
         "uuid",
@@ -240,4 +247,31 @@ fn the_message_cap_is_off_unless_given() {
     let cli = parse(&["--max-message-bytes", "1048576"]).unwrap();
     assert_eq!(cli.max_message_bytes, Some(1_048_576));
     assert!(parse(&["--max-message-bytes", "lots"]).is_err());
+}
+
+#[tokio::test]
+async fn a_script_is_replayed_and_the_banner_says_so() {
+    let dir = std::env::temp_dir().join(format!("mcs-script-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("script.json");
+    let script = crate::chaos::FaultScript::from_json(
+        r#"{"version":1,"seed":11,"requests":[{"route":"post_message","k":0,"fault":{"kind":"drop_after_commit"}}]}"#,
+    )
+    .unwrap();
+    std::fs::write(&path, script.to_json()).unwrap();
+    let file = path.to_str().unwrap();
+    let cli = parse(&["--host", "127.0.0.1", "--port", "0", "--script", file]).unwrap();
+    let config = configure(&cli, None).unwrap();
+    let server = config.builder.clone().start().await;
+    assert_eq!(server.seed(), 11, "the script's seed");
+    let text = banner(&cli, &config, &server);
+    assert!(
+        text.contains(&format!("replaying {file}: 1 fault, everything else calm")),
+        "{text}"
+    );
+    assert!(!text.contains("reference"), "{text}");
+    std::fs::write(&path, "{\"version\": 7}").unwrap();
+    let e = configure(&cli, None).unwrap_err();
+    assert!(e.starts_with("--script ") && !e.contains('\n'), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

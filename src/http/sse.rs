@@ -22,9 +22,6 @@ use crate::events::{Delivery, Read, Replay, Start};
 use crate::feed::StreamWatch;
 use crate::wire;
 
-/// How many deliveries a stream takes from the log at a time.
-const BATCH: usize = 64;
-
 /// Why a stream was cut: the error that makes hyper abort the connection.
 #[derive(Debug, thiserror::Error)]
 enum Cut {
@@ -243,7 +240,7 @@ async fn next(mut st: State) -> Option<(Result<Bytes, Cut>, State)> {
             st.rest = rest;
             return Some((Ok(head), st));
         }
-        match st.sub.read(BATCH) {
+        match st.sub.read() {
             Read::Deliveries(batch) => st.buffer.extend(batch),
             Read::Reset => {
                 st.watch.ended(false);

@@ -40,6 +40,7 @@ impl MockChatServerBuilder {
     /// [`key_capacity`](Self::key_capacity), the oldest keys are forgotten:
     /// a POST reusing one is stored again as a new message, where the real
     /// server would answer an empty 200.
+    #[doc = include_str!("../docs/builder/key_bytes.md")]
     pub fn key_bytes(mut self, bytes: usize) -> Self {
         self.memory.keys = bytes;
         self
@@ -52,6 +53,7 @@ impl MockChatServerBuilder {
     /// deliveries are dropped: a new subscriber's replay starts later, one
     /// resuming from a dropped id gets the oldest held, and a subscriber
     /// still reading a dropped delivery is cut (it can resume).
+    #[doc = include_str!("../docs/builder/event_log_bytes.md")]
     pub fn event_log_bytes(mut self, bytes: usize) -> Self {
         self.memory.event_log = bytes;
         self
@@ -64,6 +66,7 @@ impl MockChatServerBuilder {
     /// [`request_log_capacity`](Self::request_log_capacity), the oldest
     /// records are forgotten by
     /// [`received_requests`](super::MockChatServer::received_requests).
+    #[doc = include_str!("../docs/builder/request_log_bytes.md")]
     pub fn request_log_bytes(mut self, bytes: usize) -> Self {
         self.memory.request_log = bytes;
         self
@@ -77,26 +80,7 @@ impl MockChatServerBuilder {
     /// [`messages`](super::MockChatServer::messages) no longer lists them.
     /// The newest 100 of every chat are always kept, so the cap can be
     /// exceeded by them.
-    ///
-    /// ```
-    /// use mock_chat_server::config::BotBehavior;
-    /// use mock_chat_server::{Author, MockChatServer};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let server = MockChatServer::builder()
-    ///     .bot(BotBehavior::Silent)
-    ///     .max_message_bytes(64 * 1024)
-    ///     .start()
-    ///     .await;
-    /// let chat = server.chats()[0].id;
-    /// for i in 0..1_000 {
-    ///     server.inject_message(&chat, Author::User, format!("message {i}")).unwrap();
-    /// }
-    /// let held = server.messages(&chat);
-    /// assert!(held.len() >= 100 && held.len() < 1_000);
-    /// assert_eq!(held.last().unwrap().text, "message 999");
-    /// # }
-    /// ```
+    #[doc = include_str!("../docs/builder/max_message_bytes.md")]
     pub fn max_message_bytes(mut self, bytes: usize) -> Self {
         self.memory.messages = Some(bytes);
         self

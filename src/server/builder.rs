@@ -7,13 +7,15 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use super::budgets::MemoryBudgets;
+use super::defaults;
 use super::error::StartError;
-use super::handle::{MockChatServer, SeedSource, Stopped};
+use super::handle::{MockChatServer, ServerTask};
+use super::resolve;
 use super::transport::{self, Connections, Limits};
 use crate::app::{App, AppParts};
 use crate::bot::{self, BotBehavior};
 use crate::chaos::engine::Chaos;
-use crate::chaos::{Delay, FaultPlan, FaultScript, SCRIPT_ENV};
+use crate::chaos::{Delay, FaultPlan, FaultScript};
 use crate::clock::{Clock, Ticker};
 use crate::events::{DuplicateIds, EventHub, Replay};
 use crate::fixtures::ChatFixture;
@@ -22,49 +24,25 @@ use crate::model::IdStyle;
 use crate::records::Records;
 use crate::store::{Store, StoreConfig};
 
-/// The environment variable that supplies the seed when the builder has none.
-pub const SEED_ENV: &str = "MOCK_CHAT_SEED";
+// The handle's entry points live here, so that the handle needs nothing
+// of the builder.
+impl MockChatServer {
+    /// A builder with every default: calm, the reference's wire.
+    #[doc = include_str!("../docs/handle/builder.md")]
+    pub fn builder() -> MockChatServerBuilder {
+        MockChatServerBuilder::default()
+    }
 
-/// How many connections an embedded server keeps open at most, by default.
-pub(crate) const DEFAULT_MAX_CONNECTIONS: usize = 4096;
-
-#[cfg(feature = "cli")]
-/// The file descriptors a process keeps for other things than connections
-/// (the listener, the standard streams, log files, the runtime's own).
-const FILES_BESIDE_CONNECTIONS: u64 = 64;
-
-#[cfg(feature = "cli")]
-/// The fewest and the most connections a cap that follows the file limit
-/// allows.
-const FILE_LIMITED_CAP: (usize, usize) = (64, 65_536);
-
-#[cfg(feature = "cli")]
-/// The connection cap for a process that may open `open_files` files (its
-/// soft `RLIMIT_NOFILE`): all of them but a margin, clamped to 64..=65,536.
-/// The standalone server's default, once it has raised its limit as Go does.
-pub(crate) fn max_connections_for_file_limit(open_files: u64) -> usize {
-    let (fewest, most) = FILE_LIMITED_CAP;
-    let room = open_files.saturating_sub(FILES_BESIDE_CONNECTIONS);
-    usize::try_from(room).unwrap_or(most).clamp(fewest, most)
+    /// Starts a server with the defaults (see [`builder`](Self::builder)).
+    #[doc = include_str!("../docs/handle/start.md")]
+    pub async fn start() -> MockChatServer {
+        Self::builder().start().await
+    }
 }
 
 /// Configures and starts a [`MockChatServer`]. Get one from
 /// [`MockChatServer::builder`]; every setter states its default.
-///
-/// ```
-/// use std::time::Duration;
-/// use mock_chat_server::{FaultPlan, MockChatServer};
-///
-/// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// let server = MockChatServer::builder()
-///     .seed(7)
-///     .faults(FaultPlan::reference())
-///     .time_scale(0.01) // the reference's 5 s timeout becomes 50 ms
-///     .start()
-///     .await;
-/// assert_eq!(server.seed(), 7);
-/// # }
-/// ```
+#[doc = include_str!("../docs/builder/overview.md")]
 #[derive(Debug, Clone)]
 pub struct MockChatServerBuilder {
     seed: Option<u64>,
@@ -125,7 +103,7 @@ impl Default for MockChatServerBuilder {
             journal_capacity: 10_000,
             request_log_capacity: 1_000,
             max_body: 1024 * 1024,
-            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections: defaults::MAX_CONNECTIONS,
             first_header_timeout: Duration::from_secs(10),
             header_timeout: Duration::from_secs(30),
             deny_misuse: false,
@@ -139,12 +117,14 @@ impl MockChatServerBuilder {
     /// The seed of every random choice. Without it, `MOCK_CHAT_SEED` is
     /// used if set, else a random seed (always readable with
     /// [`MockChatServer::seed`], and printed when a test panics).
+    #[doc = include_str!("../docs/builder/seed.md")]
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
         self
     }
 
     /// The fault plan (default [`FaultPlan::none`]).
+    #[doc = include_str!("../docs/builder/faults.md")]
     pub fn faults(mut self, plan: FaultPlan) -> Self {
         self.faults = plan;
         self
@@ -153,6 +133,7 @@ impl MockChatServerBuilder {
     /// Multiplies every injected delay, timeout, the bot's delay, the stream
     /// lifetime and the SSE `retry:` hint (default 1). `0.01` turns the 5 s
     /// timeout into 50 ms and the 30 s stream lifetime into 300 ms.
+    #[doc = include_str!("../docs/builder/time_scale.md")]
     pub fn time_scale(mut self, factor: f64) -> Self {
         self.time_scale = factor;
         self
@@ -160,12 +141,14 @@ impl MockChatServerBuilder {
 
     /// The chats (and their earlier messages) present at start and after
     /// every reset. Default: [`ChatFixture::defaults`], the reference's four.
+    #[doc = include_str!("../docs/builder/chats.md")]
     pub fn chats(mut self, chats: Vec<ChatFixture>) -> Self {
         self.chats = chats;
         self
     }
 
     /// What the bots answer (default: a line from [`DEFAULT_LINES`](crate::config::DEFAULT_LINES)).
+    #[doc = include_str!("../docs/builder/bot.md")]
     pub fn bot(mut self, bot: BotBehavior) -> Self {
         self.bot = bot;
         self
@@ -173,6 +156,7 @@ impl MockChatServerBuilder {
 
     /// How long a bot takes to answer (default 3, 4 or 5 s, as the
     /// reference; scaled by `time_scale`).
+    #[doc = include_str!("../docs/builder/bot_delay.md")]
     pub fn bot_delay(mut self, delay: Delay) -> Self {
         self.bot_delay = delay;
         self
@@ -180,6 +164,7 @@ impl MockChatServerBuilder {
 
     /// What a new SSE subscriber without `Last-Event-ID` gets first
     /// (default [`Replay::All`], the whole log, as the reference).
+    #[doc = include_str!("../docs/builder/replay.md")]
     pub fn replay(mut self, replay: Replay) -> Self {
         self.replay = replay;
         self
@@ -187,12 +172,14 @@ impl MockChatServerBuilder {
 
     /// How chaos copies of an event are numbered (default
     /// [`DuplicateIds::New`], as the reference).
+    #[doc = include_str!("../docs/builder/duplicate_ids.md")]
     pub fn duplicate_ids(mut self, ids: DuplicateIds) -> Self {
         self.duplicate_ids = ids;
         self
     }
 
     /// UUID strings (default, as the reference) or numbers on the wire.
+    #[doc = include_str!("../docs/builder/id_style.md")]
     pub fn id_style(mut self, style: IdStyle) -> Self {
         self.id_style = style;
         self
@@ -200,6 +187,7 @@ impl MockChatServerBuilder {
 
     /// Where `sent_at` comes from (default [`Clock::Tokio`]: follows a
     /// paused tokio clock).
+    #[doc = include_str!("../docs/builder/clock.md")]
     pub fn clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
         self
@@ -207,6 +195,7 @@ impl MockChatServerBuilder {
 
     /// Sends a `: keep-alive` comment on SSE streams idle this long
     /// (default: never, as the reference).
+    #[doc = include_str!("../docs/builder/keep_alive.md")]
     pub fn keep_alive(mut self, every: Duration) -> Self {
         self.keep_alive = Some(every);
         self
@@ -214,6 +203,7 @@ impl MockChatServerBuilder {
 
     /// Opens every SSE stream with a `retry:` field of this duration, scaled
     /// by `time_scale` (default: none, as the reference).
+    #[doc = include_str!("../docs/builder/sse_retry.md")]
     pub fn sse_retry(mut self, retry: Duration) -> Self {
         self.sse_retry = Some(retry);
         self
@@ -222,18 +212,21 @@ impl MockChatServerBuilder {
     /// How long an SSE response lasts before it ends cleanly (default 30 s,
     /// the reference's request timeout; scaled by `time_scale`). `None`:
     /// streams never end by time.
+    #[doc = include_str!("../docs/builder/stream_lifetime.md")]
     pub fn stream_lifetime(mut self, lifetime: Option<Duration>) -> Self {
         self.stream_lifetime = lifetime;
         self
     }
 
     /// The address to bind (default `127.0.0.1:0`: loopback, ephemeral port).
+    #[doc = include_str!("../docs/builder/bind.md")]
     pub fn bind(mut self, addr: SocketAddr) -> Self {
         self.bind = addr;
         self
     }
 
     /// Serves the `/__admin/` API (default off).
+    #[doc = include_str!("../docs/builder/admin_api.md")]
     pub fn admin_api(mut self, enabled: bool) -> Self {
         self.admin = enabled;
         self
@@ -243,6 +236,7 @@ impl MockChatServerBuilder {
     /// public answer carries go-chi/cors's headers, and preflights are
     /// answered). Kept so that older test suites still compile.
     #[deprecated(note = "CORS is always on, as the reference sends it: remove this call")]
+    #[doc = include_str!("../docs/builder/cors.md")]
     pub fn cors(self, _enabled: bool) -> Self {
         self
     }
@@ -250,6 +244,7 @@ impl MockChatServerBuilder {
     /// Requires `Authorization: Bearer <token>` on every admin request
     /// (default: no token). Bound beyond loopback, the token is what guards
     /// the admin API: any client on the network can send any `Host`.
+    #[doc = include_str!("../docs/builder/admin_token.md")]
     pub fn admin_token(mut self, token: impl Into<String>) -> Self {
         self.admin_token = Some(token.into());
         self
@@ -259,23 +254,7 @@ impl MockChatServerBuilder {
     /// (default off: [`try_start`](Self::try_start) refuses with
     /// [`StartError::AdminUnprotected`]). Anyone who can reach the address
     /// can then reset and drive the server.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use mock_chat_server::{MockChatServer, StartError};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let open = MockChatServer::builder()
-    ///     .bind(([0, 0, 0, 0], 0).into())
-    ///     .admin_api(true);
-    /// let refused = open.clone().try_start().await;
-    /// assert!(matches!(refused, Err(StartError::AdminUnprotected { .. })));
-    /// let server = open.admin_insecure(true).try_start().await.unwrap();
-    /// # drop(server);
-    /// # }
-    /// ```
+    #[doc = include_str!("../docs/builder/admin_insecure.md")]
     pub fn admin_insecure(mut self, allowed: bool) -> Self {
         self.admin_insecure = allowed;
         self
@@ -283,12 +262,14 @@ impl MockChatServerBuilder {
 
     /// How many idempotency keys are remembered (default 100,000; the oldest
     /// are forgotten first, never by time).
+    #[doc = include_str!("../docs/builder/key_capacity.md")]
     pub fn key_capacity(mut self, keys: usize) -> Self {
         self.key_capacity = keys.max(1);
         self
     }
 
     /// How many deliveries the SSE event log holds (default 100,000).
+    #[doc = include_str!("../docs/builder/event_log_capacity.md")]
     pub fn event_log_capacity(mut self, deliveries: usize) -> Self {
         self.event_log_capacity = deliveries.max(1);
         self
@@ -296,12 +277,14 @@ impl MockChatServerBuilder {
 
     /// How many live deliveries an SSE subscriber may have unread before it
     /// is cut (default 1,024).
+    #[doc = include_str!("../docs/builder/subscriber_lag.md")]
     pub fn subscriber_lag(mut self, deliveries: usize) -> Self {
         self.subscriber_lag = deliveries.max(1);
         self
     }
 
     /// How many entries the fault journal keeps (default 10,000).
+    #[doc = include_str!("../docs/builder/journal_capacity.md")]
     pub fn journal_capacity(mut self, entries: usize) -> Self {
         self.journal_capacity = entries.max(1);
         self
@@ -309,12 +292,14 @@ impl MockChatServerBuilder {
 
     /// How many requests [`MockChatServer::received_requests`] keeps
     /// (default 1,000; 0 keeps none).
+    #[doc = include_str!("../docs/builder/request_log_capacity.md")]
     pub fn request_log_capacity(mut self, requests: usize) -> Self {
         self.request_log_capacity = requests;
         self
     }
 
     /// The largest request body accepted (default 1 MiB; larger gets 413).
+    #[doc = include_str!("../docs/builder/max_body.md")]
     pub fn max_body(mut self, bytes: usize) -> Self {
         self.max_body = bytes;
         self
@@ -325,6 +310,7 @@ impl MockChatServerBuilder {
     /// longest to admit one, else the oldest SSE stream (which ends
     /// cleanly); a connection with a request in progress is never cut, and
     /// only while every connection has one does a new client wait.
+    #[doc = include_str!("../docs/builder/max_connections.md")]
     pub fn max_connections(mut self, connections: usize) -> Self {
         self.max_connections = connections.max(1);
         self
@@ -334,6 +320,7 @@ impl MockChatServerBuilder {
     /// (default 10 s, and never longer than
     /// [`header_timeout`](Self::header_timeout)); it is closed if it has
     /// not by then. Not scaled by `time_scale`.
+    #[doc = include_str!("../docs/builder/first_header_timeout.md")]
     pub fn first_header_timeout(mut self, timeout: Duration) -> Self {
         self.first_header_timeout = timeout;
         self
@@ -344,6 +331,7 @@ impl MockChatServerBuilder {
     /// no new request for a whole period is closed, between one and two
     /// periods after it fell idle (slow headers and forgotten keep-alive
     /// connections alike). Not scaled by `time_scale`.
+    #[doc = include_str!("../docs/builder/header_timeout.md")]
     pub fn header_timeout(mut self, timeout: Duration) -> Self {
         self.header_timeout = timeout;
         self
@@ -352,6 +340,7 @@ impl MockChatServerBuilder {
     /// Makes dropping the handle panic (outside a panic already under way)
     /// if the client did anything the real server punishes silently: the
     /// [`diagnostics`](MockChatServer::diagnostics), listed. Default off.
+    #[doc = include_str!("../docs/builder/deny_client_misuse.md")]
     pub fn deny_client_misuse(mut self) -> Self {
         self.deny_misuse = true;
         self
@@ -361,44 +350,22 @@ impl MockChatServerBuilder {
     /// exactly, every other one calm (see [`FaultScript`]). Without it,
     /// `MOCK_CHAT_SCRIPT=path/to/script.json` does the same. The script's
     /// seed is used when neither the builder nor `MOCK_CHAT_SEED` gives one.
+    #[doc = include_str!("../docs/builder/script.md")]
     pub fn script(mut self, script: FaultScript) -> Self {
         self.script = Some(script);
         self
     }
 
-    fn resolve_script(&self) -> Result<Option<FaultScript>, StartError> {
-        if self.script.is_some() {
-            return Ok(self.script.clone());
+    /// The checks of [`try_start`](Self::try_start) that need no
+    /// runtime, no address and no environment.
+    pub(crate) fn check(&self) -> Result<(), StartError> {
+        check_time_scale(self.time_scale)?;
+        self.faults.validate()?;
+        let beyond_loopback = !self.bind.ip().is_loopback();
+        if self.admin && beyond_loopback && self.admin_token.is_none() && !self.admin_insecure {
+            return Err(StartError::AdminUnprotected { addr: self.bind });
         }
-        match std::env::var(SCRIPT_ENV) {
-            Ok(path) if !path.trim().is_empty() => {
-                let text = std::fs::read_to_string(path.trim())
-                    .map_err(|e| StartError::InvalidScript(format!("{path}: {e}")))?;
-                FaultScript::from_json(&text)
-                    .map(Some)
-                    .map_err(|e| StartError::InvalidScript(format!("{path}: {e}")))
-            }
-            _ => Ok(None),
-        }
-    }
-
-    fn resolve_seed(&self, script: Option<&FaultScript>) -> Result<(u64, SeedSource), StartError> {
-        if let Some(seed) = self.seed {
-            return Ok((seed, SeedSource::Builder));
-        }
-        if std::env::var(SEED_ENV).map_or(true, |v| v.trim().is_empty()) {
-            if let Some(seed) = script.and_then(|s| s.seed) {
-                return Ok((seed, SeedSource::Script));
-            }
-        }
-        match std::env::var(SEED_ENV) {
-            Ok(v) if !v.trim().is_empty() => v
-                .trim()
-                .parse()
-                .map(|s| (s, SeedSource::Env))
-                .map_err(|_| StartError::InvalidSeed(v)),
-            _ => Ok((rand::random(), SeedSource::Random)),
-        }
+        Ok(())
     }
 
     /// Starts the server on the current tokio runtime.
@@ -406,6 +373,7 @@ impl MockChatServerBuilder {
     /// # Panics
     /// If [`try_start`](Self::try_start) fails (no runtime, address in use,
     /// invalid plan or seed), with the reason.
+    #[doc = include_str!("../docs/builder/start.md")]
     pub async fn start(self) -> MockChatServer {
         match self.try_start().await {
             Ok(server) => server,
@@ -414,18 +382,12 @@ impl MockChatServerBuilder {
     }
 
     /// Starts the server on the current tokio runtime, or says why not.
+    #[doc = include_str!("../docs/builder/try_start.md")]
     pub async fn try_start(self) -> Result<MockChatServer, StartError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| StartError::NoRuntime)?;
-        if !(self.time_scale.is_finite() && self.time_scale > 0.0) {
-            return Err(StartError::InvalidTimeScale(self.time_scale));
-        }
-        self.faults.validate()?;
-        let beyond_loopback = !self.bind.ip().is_loopback();
-        if self.admin && beyond_loopback && self.admin_token.is_none() && !self.admin_insecure {
-            return Err(StartError::AdminUnprotected { addr: self.bind });
-        }
-        let script = self.resolve_script()?;
-        let (seed, seed_source) = self.resolve_seed(script.as_ref())?;
+        self.check()?;
+        let resolved = resolve::resolve(self.seed, self.script.clone())?;
+        let (seed, seed_source) = (resolved.seed, resolved.source);
         let bind_error = |source| StartError::Bind {
             addr: self.bind,
             source,
@@ -436,7 +398,7 @@ impl MockChatServerBuilder {
         let addr = listener.local_addr().map_err(bind_error)?;
         let deny_misuse = self.deny_misuse;
         let connections = Connections::new(self.max_connections);
-        let (app, config, limits) = self.assemble(seed, script, addr, runtime);
+        let (app, config, limits) = self.assemble(seed, resolved.script, addr, runtime);
         let http = Arc::new(Http::new(Arc::clone(&app), config));
         let open = connections.count();
         let lifecycle = app.lifecycle();
@@ -452,7 +414,7 @@ impl MockChatServerBuilder {
             app,
             addr,
             seed_source,
-            Stopped::Task(Some(task)),
+            ServerTask::Spawned(Some(task)),
             deny_misuse,
             open,
         ))
@@ -518,6 +480,7 @@ impl MockChatServerBuilder {
     ///
     /// # Panics
     /// If [`try_start_blocking`](Self::try_start_blocking) fails.
+    #[doc = include_str!("../docs/builder/start_blocking.md")]
     pub fn start_blocking(self) -> MockChatServer {
         match self.try_start_blocking() {
             Ok(server) => server,
@@ -527,6 +490,7 @@ impl MockChatServerBuilder {
 
     /// Starts the server on its own runtime on a background thread, or says
     /// why not. The thread ends once the handle is dropped.
+    #[doc = include_str!("../docs/builder/try_start_blocking.md")]
     pub fn try_start_blocking(self) -> Result<MockChatServer, StartError> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -541,7 +505,7 @@ impl MockChatServerBuilder {
                     match self.try_start().await {
                         Ok(mut server) => {
                             let task = server.take_task();
-                            server.set_stopped(Stopped::Thread(Some(stopped_rx)));
+                            server.set_task(ServerTask::OwnThread(Some(stopped_rx)));
                             if ready_tx.send(Ok(server)).is_err() {
                                 return;
                             }
@@ -563,5 +527,14 @@ impl MockChatServerBuilder {
                 "server thread died",
             )))
         })
+    }
+}
+
+/// A time scale is a finite number above 0.
+pub(crate) fn check_time_scale(factor: f64) -> Result<(), StartError> {
+    if factor.is_finite() && factor > 0.0 {
+        Ok(())
+    } else {
+        Err(StartError::InvalidTimeScale(factor))
     }
 }

@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use super::builder::SEED_ENV;
+use super::resolve::{Invalid, SEED_ENV};
 use crate::chaos::{PlanError, SCRIPT_ENV};
 
 /// Why a server could not start.
@@ -47,4 +47,13 @@ pub enum StartError {
     /// The background runtime of `start_blocking()` could not be created.
     #[error("cannot create the background runtime: {0}")]
     Runtime(std::io::Error),
+}
+
+impl From<Invalid> for StartError {
+    fn from(invalid: Invalid) -> Self {
+        match invalid {
+            Invalid::Seed(value) => StartError::InvalidSeed(value),
+            script @ Invalid::Script { .. } => StartError::InvalidScript(script.to_string()),
+        }
+    }
 }

@@ -2,8 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::builder::SEED_ENV;
-use super::handle::SeedSource;
+use super::resolve::{SeedSource, SEED_ENV};
 use crate::chaos::JournalEntry;
 use crate::diagnostics::Diagnostic;
 

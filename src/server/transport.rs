@@ -53,7 +53,7 @@ use warp::reply::Response;
 pub(crate) use self::connections::Connections;
 #[cfg(doc)]
 use self::connections::Rank;
-use self::connections::{Busy, ConnState, Slot, EVICTION_GRACE};
+use self::connections::{ConnState, InProgress, Slot, EVICTION_GRACE};
 use crate::app::Lifecycle;
 use crate::http::response::{
     bad_request_closing, expectation_failed, malformed_host, missing_host,
@@ -69,9 +69,38 @@ pub(crate) struct Limits {
     pub(crate) header_timeout: Duration,
 }
 
-/// Serves `http` on `listener` until `lifecycle` says shutting down.
+/// Serves `http` on `listener` until `lifecycle` says shutting down, then
+/// closes the port.
 pub(crate) async fn serve(
     listener: TcpListener,
+    http: Arc<Http>,
+    connections: Arc<Connections>,
+    limits: Limits,
+    lifecycle: watch::Receiver<Lifecycle>,
+) {
+    accept_until_stopped(&listener, http, connections, limits, lifecycle).await;
+    stop_listening(listener);
+}
+
+/// Closes the port now. Dropping the socket is not enough: a child process
+/// forked meanwhile (by another test of the same binary, say) holds a copy
+/// of it until it execs, and the port accepts connections until then.
+/// `shutdown(2)` stops the listening socket itself, whoever holds it (on
+/// Linux; where it refuses, the drop does what it can).
+fn stop_listening(listener: TcpListener) {
+    #[cfg(unix)]
+    if let Ok(listener) = listener.into_std() {
+        let socket = std::net::TcpStream::from(std::os::fd::OwnedFd::from(listener));
+        let _ = socket.shutdown(std::net::Shutdown::Both);
+    }
+    #[cfg(not(unix))]
+    drop(listener);
+}
+
+/// Accepts connections and spawns their tasks until `lifecycle` says
+/// shutting down.
+async fn accept_until_stopped(
+    listener: &TcpListener,
     http: Arc<Http>,
     connections: Arc<Connections>,
     limits: Limits,
@@ -86,7 +115,7 @@ pub(crate) async fn serve(
         let accepted = tokio::select! {
             biased;
             _ = &mut stopping => return,
-            accepted = accept(&listener, &connections) => accepted,
+            accepted = accept(listener, &connections) => accepted,
         };
         let Some(stream) = accepted else {
             continue;
@@ -118,18 +147,18 @@ async fn connection(
     let svc_state = Arc::clone(&state);
     let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
         let http = Arc::clone(&http);
-        let busy = Busy::new(&svc_state);
+        let in_progress = InProgress::new(&svc_state);
         async move {
             let res = match go_refusal(&req) {
                 Some(refused) => refused,
                 None => http.answer(req).await,
             };
-            let busy = if is_stream(&res) {
-                busy.into_stream()
+            let in_progress = if is_stream(&res) {
+                in_progress.into_stream()
             } else {
-                busy
+                in_progress
             };
-            Ok::<_, Infallible>(res.map(|body| Tracked { body, busy }))
+            Ok::<_, Infallible>(res.map(|body| Tracked { body, in_progress }))
         }
     });
     let io = Watched {
@@ -212,11 +241,11 @@ fn is_stream(res: &Response) -> bool {
         .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"))
 }
 
-/// An answer's body that keeps its request counted as busy, and ends a
+/// An answer's body that keeps its request in progress, and ends a
 /// stream cleanly when its connection is evicted.
 struct Tracked<B> {
     body: B,
-    busy: Busy,
+    in_progress: InProgress,
 }
 
 impl<B: http_body::Body + Unpin> http_body::Body for Tracked<B> {
@@ -227,7 +256,7 @@ impl<B: http_body::Body + Unpin> http_body::Body for Tracked<B> {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
-        if self.busy.must_end(cx) {
+        if self.in_progress.must_end(cx) {
             return Poll::Ready(None);
         }
         Pin::new(&mut self.body).poll_frame(cx)

@@ -58,6 +58,16 @@ pub(crate) fn at_least<T>(items: Vec<T>, n: usize, what: &str) -> Result<Vec<T>,
     }
 }
 
+/// Done once `open` (connections, subscribers) reaches `n`, else what was
+/// seen.
+pub(crate) fn open_at_least(open: usize, n: usize) -> Result<(), String> {
+    if open >= n {
+        Ok(())
+    } else {
+        Err(format!("{open} open"))
+    }
+}
+
 /// Waits until `check` says done (`Ok`), re-checking whenever `changes`
 /// changes, for at most `timeout` of real time. `check` returns what it saw
 /// when not done yet.

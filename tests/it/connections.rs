@@ -61,7 +61,9 @@ async fn held_get(server: &MockChatServer) -> (mock_chat_server::Hold, TcpStream
     (gate, held)
 }
 
-#[tokio::test]
+// Under tokio's paused clock: "at once" is measured in virtual time, which
+// only the server's own timers move, so a loaded machine cannot fail it.
+#[tokio::test(start_paused = true)]
 async fn a_server_full_of_silent_sockets_answers_a_new_client_at_once() {
     let server = MockChatServer::builder()
         .seed(1)
@@ -117,7 +119,9 @@ async fn an_idle_keep_alive_connection_goes_before_one_in_the_middle_of_a_head()
     assert_eq!(parse(&out).expect("an answer").status, 200, "kept");
 }
 
-#[tokio::test]
+// Under tokio's paused clock: "at once" is measured in virtual time, which
+// only the server's own timers move, so a loaded machine cannot fail it.
+#[tokio::test(start_paused = true)]
 async fn a_held_request_is_not_cut_to_make_room() {
     let server = MockChatServer::builder()
         .seed(1)

@@ -31,7 +31,7 @@ mod probes;
 
 use probes::{Probe, PROBES};
 
-/// Differences the README's "Differences from the reference server" lists:
+/// Differences the wire page lists (src/docs/wire.md, "Differences from…"):
 /// an answer Go's server writes before any handler runs (a request it
 /// cannot read) has the reference's status and body and hyper's headers
 /// (hyper adds `Content-Length`), as for the missing `Host` of §2.9.

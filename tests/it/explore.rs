@@ -11,6 +11,9 @@ use mock_chat_server::{Chat, FaultPlan, Message, MockChatServer};
 
 use crate::common::*;
 
+/// `mock-chat-server explore -- COMMAND`, the same engine over a process.
+mod command;
+
 /// Messages per scenario.
 const MESSAGES: usize = 8;
 
@@ -173,22 +176,29 @@ async fn found_and_shrunk(bug: Bug, error_has: &str) {
         "the bug was not found in {} seeds",
         report.seeds()
     );
-    let failure = report
-        .failures()
+    let group = report
+        .groups()
         .iter()
-        .find(|f| f.shrunk.len() < f.script.len() || f.script.len() <= 2)
+        .find(|g| g.script().is_some() && g.error().contains(error_has))
         .unwrap_or_else(|| panic!("nothing shrunk:\n{report}"));
-    assert!(failure.error.contains(error_has), "{}", failure.error);
+    let shrunk = group.script().expect("a script").clone();
     assert!(
-        (1..=2).contains(&failure.shrunk.len()),
+        (1..=2).contains(&shrunk.len()),
         "shrunk to {} faults:\n{report}",
-        failure.shrunk.len()
+        shrunk.len()
     );
+    assert!(group.seeds().contains(&group.shrunk_seed()));
+    let original = report.failure(group.shrunk_seed()).expect("its failure");
+    assert_eq!(original.error, group.error());
+    assert!(shrunk.len() <= original.script.len());
     let text = report.to_string();
     if std::env::var_os("SHOW_REPORT").is_some() {
         eprintln!("{text}");
     }
-    assert!(text.contains(&format!("seed {}", failure.seed)), "{text}");
+    assert!(
+        text.contains(&format!("seed {} shrunk", group.shrunk_seed())),
+        "{text}"
+    );
     assert!(text.contains("MOCK_CHAT_SCRIPT="), "{text}");
     let mut errors = HashSet::new();
     for _ in 0..10 {
@@ -197,8 +207,8 @@ async fn found_and_shrunk(bug: Bug, error_has: &str) {
             .time_scale(0.001)
             .stream_lifetime(None)
             .bot(BotBehavior::Silent)
-            .seed(failure.seed)
-            .script(failure.shrunk.clone())
+            .seed(group.shrunk_seed())
+            .script(shrunk.clone())
             .start()
             .await;
         let error = scenario(server, bug)
@@ -265,4 +275,35 @@ async fn a_fault_script_round_trips_and_replays_exactly() {
             .collect()
     };
     assert_eq!(faults(&server), faults(&replay));
+}
+
+#[tokio::test]
+async fn shards_split_the_seeds_and_groups_say_what_was_shrunk() {
+    let explore = || {
+        Explore::new(|server: MockChatServer| async move {
+            match server.seed() % 3 {
+                1 => Err(format!("seed {} failed", server.seed())),
+                _ => Ok(()),
+            }
+        })
+        .seeds(0..10)
+        .confirmations(1)
+    };
+    let one = explore().shard(1, 2).run().await;
+    let two = explore().shard(2, 2).run().await;
+    assert_eq!((one.seeds(), two.seeds()), (5, 5));
+    let failing = |r: &ExploreReport| r.failures().iter().map(|f| f.seed).collect::<Vec<_>>();
+    assert_eq!((failing(&one), failing(&two)), (vec![4], vec![1, 7]));
+    let group = &two.groups()[0];
+    assert_eq!(two.groups().len(), 1, "{two}");
+    assert_eq!((group.seeds(), group.shrunk_seed()), (&[1, 7][..], 1));
+    assert_eq!(
+        group.outcome(),
+        &mock_chat_server::explore::Shrunk::Minimal(
+            mock_chat_server::chaos::FaultScript::from_json(r#"{"version":1,"seed":1}"#).unwrap()
+        )
+    );
+    let refused = explore().shard(3, 2).run().await;
+    assert!(!refused.passed());
+    assert!(refused.refusal().unwrap().contains("3/2"), "{refused}");
 }

@@ -181,3 +181,29 @@ fn the_admin_api_beyond_loopback_needs_a_token_or_admin_insecure() {
         "{err}"
     );
 }
+
+#[test]
+fn an_unreadable_script_is_one_line_naming_it_whether_flag_or_variable() {
+    let missing = "/no/such/dir/script.json";
+    let by_flag = Command::new(env!("CARGO_BIN_EXE_mock-chat-server"))
+        .args(["--port", "0", "--script", missing])
+        .env_remove("MOCK_CHAT_SCRIPT")
+        .stdin(Stdio::null())
+        .output()
+        .expect("the binary runs");
+    let by_env = Command::new(env!("CARGO_BIN_EXE_mock-chat-server"))
+        .args(["--port", "0"])
+        .env("MOCK_CHAT_SCRIPT", missing)
+        .stdin(Stdio::null())
+        .output()
+        .expect("the binary runs");
+    for out in [by_flag, by_env] {
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains(missing) && err.contains("MOCK_CHAT_SCRIPT"),
+            "{err}"
+        );
+    }
+}

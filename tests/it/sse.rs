@@ -253,6 +253,9 @@ async fn user_posts_and_bot_answers_are_events_with_the_plans_copies() {
     let server = MockChatServer::builder()
         .seed(8)
         .time_scale(0.001)
+        // At this scale a stream lasts 30 ms: under load it could end
+        // before the bot's answer, which this test waits for on it.
+        .stream_lifetime(None)
         .faults(FaultPlan::reference().with_all_routes(Default::default()))
         .start()
         .await;

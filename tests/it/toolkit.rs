@@ -174,9 +174,12 @@ async fn a_key_reused_for_another_text_is_diagnosed() {
 
 #[tokio::test]
 async fn a_reconnect_without_last_event_id_after_a_server_end_is_diagnosed() {
+    // A reconnect counts as one if it comes within 1 s × time_scale of the
+    // end: real time, so the clock is not compressed (at 0.005 that was
+    // 5 ms, which a loaded machine overshoots); the streams are short.
     let server = MockChatServer::builder()
         .seed(1)
-        .time_scale(0.005)
+        .stream_lifetime(Some(Duration::from_millis(150)))
         .start()
         .await;
     let john = chat(&server, "John");
@@ -218,9 +221,11 @@ async fn deny_client_misuse_fails_the_test_naming_the_request_and_rule() {
 #[tokio::test]
 async fn deny_client_misuse_catches_a_buggy_client() {
     let result = tokio::spawn(async {
+        // Uncompressed: the reconnect must come within 1 s × time_scale
+        // of the server's end to count as one (see above).
         let server = MockChatServer::builder()
             .seed(1)
-            .time_scale(0.005)
+            .stream_lifetime(Some(Duration::from_millis(150)))
             .deny_client_misuse()
             .start()
             .await;

@@ -297,16 +297,16 @@ impl ConnState {
 /// Counts a request as in progress until dropped (its answer's body sent
 /// or abandoned).
 #[derive(Debug)]
-pub(crate) struct Busy {
+pub(crate) struct InProgress {
     state: Arc<ConnState>,
     stream: bool,
 }
 
-impl Busy {
+impl InProgress {
     /// A request has started on the connection of `state`.
     pub(crate) fn new(state: &Arc<ConnState>) -> Self {
         state.request_started();
-        Busy {
+        InProgress {
             state: Arc::clone(state),
             stream: false,
         }
@@ -327,7 +327,7 @@ impl Busy {
     }
 }
 
-impl Drop for Busy {
+impl Drop for InProgress {
     fn drop(&mut self) {
         self.state.request_ended(self.stream);
     }
@@ -366,9 +366,9 @@ mod tests {
         assert_eq!(conn.rank(), Some(Rank::Idle(1)));
         conn.bytes_read();
         assert_eq!(conn.rank(), Some(Rank::MidHead(1)));
-        let busy = Busy::new(&conn);
+        let request = InProgress::new(&conn);
         assert_eq!(conn.rank(), None, "a request in progress is kept");
-        let stream = busy.into_stream();
+        let stream = request.into_stream();
         assert!(matches!(conn.rank(), Some(Rank::Streaming(_))));
         drop(stream);
         assert!(matches!(conn.rank(), Some(Rank::Idle(t)) if t > 1));

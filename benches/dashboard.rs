@@ -3,8 +3,8 @@
 //! requests with a viewer that stops reading vs none.
 //!
 //! ```text
-//! cargo bench --bench dashboard                  # 8 alternating rounds, 100,000-request RSS runs
-//! ROUNDS=4 REQUESTS=20000 RSS_REQUESTS=100000 cargo bench --bench dashboard
+//! cargo bench -p mock-chat-server-perf --bench dashboard   # 8 alternating rounds, 100,000-request RSS runs
+//! ROUNDS=4 REQUESTS=20000 RSS_REQUESTS=100000 cargo bench -p mock-chat-server-perf --bench dashboard
 //! ```
 //!
 //! Throughput: two servers with the admin API on, one with a viewer on

@@ -62,6 +62,22 @@ impl Chrome {
         let driver = Driver::start(&self.chromedriver).await?;
         Browser::connect(driver, &self.chromium).await
     }
+
+    /// [`Chrome::launch`], saving downloads into `dir` without asking.
+    pub async fn launch_with_downloads(&self, dir: &Path) -> Result<Browser, Error> {
+        let driver = Driver::start(&self.chromedriver).await?;
+        let mut extra = serde_json::Map::new();
+        extra.insert(
+            "prefs".into(),
+            serde_json::json!({
+                "download.default_directory": dir.display().to_string(),
+                "download.prompt_for_download": false,
+                "download.directory_upgrade": true,
+                "safebrowsing.enabled": false,
+            }),
+        );
+        Browser::connect_with(driver, &self.chromium, extra).await
+    }
 }
 
 /// `var` if set, else `default`, if that file exists.

@@ -15,7 +15,8 @@
 //! ends where the first did.
 
 use futures::future::join_all;
-use mock_chat_server::{Delay, FaultPlan, MockChatServer};
+use mock_chat_server::chaos::Delay;
+use mock_chat_server::{FaultPlan, MockChatServer};
 use mock_chat_server_perf::http1::{self, env_or, Conn};
 
 /// Concurrent keep-alive connections posting.

@@ -21,7 +21,8 @@
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use mock_chat_server::{Author, BotBehavior, ChatFixture, MockChatServer};
+use mock_chat_server::config::{BotBehavior, ChatFixture};
+use mock_chat_server::{Author, MockChatServer};
 
 use mock_chat_server_perf::http1;
 

@@ -22,7 +22,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
-use mock_chat_server::{Author, BotBehavior, MockChatServer};
+use mock_chat_server::config::BotBehavior;
+use mock_chat_server::{Author, MockChatServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;

@@ -15,7 +15,8 @@
 
 use std::time::Duration;
 
-use mock_chat_server::{Author, BotBehavior, MockChatServer};
+use mock_chat_server::config::BotBehavior;
+use mock_chat_server::{Author, MockChatServer};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 

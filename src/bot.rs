@@ -65,7 +65,7 @@ pub type BotFn = dyn Fn(&Chat, &Message) -> Option<String> + Send + Sync;
 /// What a chat's bot says.
 ///
 /// ```
-/// use mock_chat_server::BotBehavior;
+/// use mock_chat_server::config::BotBehavior;
 ///
 /// let shouting = BotBehavior::custom(|_chat, msg| Some(msg.text.to_uppercase()));
 /// # let _ = shouting;

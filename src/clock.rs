@@ -13,7 +13,7 @@ use chrono::{DateTime, FixedOffset, Local, Utc};
 ///
 /// ```
 /// use chrono::{TimeZone, Utc};
-/// use mock_chat_server::Clock;
+/// use mock_chat_server::config::Clock;
 /// use std::time::Duration;
 ///
 /// // Every stored message is 1 s after the previous one, from a fixed start.

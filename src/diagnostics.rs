@@ -80,7 +80,7 @@ pub struct Diagnostic {
     pub kind: DiagnosticKind,
     /// When (the server's clock).
     pub at: DateTime<FixedOffset>,
-    /// The [`RecordedRequest::seq`](crate::RecordedRequest::seq) of the
+    /// The [`RecordedRequest::seq`](crate::records::RecordedRequest::seq) of the
     /// request that broke it.
     pub request_seq: u64,
     /// What happened and what the real server would do, in a sentence.

@@ -10,7 +10,8 @@ use crate::model::Author;
 /// of these.
 ///
 /// ```
-/// use mock_chat_server::{Author, ChatFixture};
+/// use mock_chat_server::config::ChatFixture;
+/// use mock_chat_server::Author;
 ///
 /// let support = ChatFixture::new("Support").message(Author::Bot, "How can I help?", 60);
 /// assert_eq!(support.messages.len(), 1);

@@ -18,12 +18,12 @@ use crate::wire;
 /// is not valid UTF-8 is a key of its own all the same (the real server
 /// stores a message for each distinct byte string).
 ///
-/// In a [`FaultScript`](crate::FaultScript) a UTF-8 key is written as a
+/// In a [`FaultScript`](crate::chaos::FaultScript) a UTF-8 key is written as a
 /// plain JSON string; any other key as `{"hex": "…"}`, its bytes in
 /// hexadecimal. Both forms read back to the same bytes:
 ///
 /// ```
-/// use mock_chat_server::IdempotencyKey;
+/// use mock_chat_server::chaos::IdempotencyKey;
 ///
 /// let text = IdempotencyKey::from("msg-7");
 /// assert_eq!(serde_json::to_string(&text).unwrap(), r#""msg-7""#);

@@ -86,7 +86,7 @@ pub struct RecordedRequest {
     pub received_at: DateTime<FixedOffset>,
     /// When it arrived, as time since the server started (tokio's clock).
     pub since_start: Duration,
-    /// The [journal](crate::JournalEntry) entry of its chaos decision, for
+    /// The [journal](crate::chaos::JournalEntry) entry of its chaos decision, for
     /// JSON routes and streams.
     pub journal_seq: Option<u64>,
 }

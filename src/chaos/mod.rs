@@ -1,17 +1,23 @@
-//! Chaos: what can go wrong, how often, what did.
+//! Chaos: what can go wrong, how often, and what did.
 //!
 //! Every fate is a pure function of the seed and a position: a JSON
 //! request's from `(seed, route, k)` with `k` that route's request count
 //! since start or reset, a publish's copy count from `(seed, idempotency
-//! key)`, an SSE connection's cut from `(seed, k)`. Nothing here knows HTTP:
-//! the `http` module asks the [engine](engine) for a decision and acts it out.
+//! key)`, an SSE connection's cut from `(seed, k)`. Nothing here knows HTTP.
 //!
-//! - [`route`]: the routes a fault can aim at;
-//! - [`fault`]: the fault catalogue and delays;
-//! - [`plan`]: per-route probabilities, presets and validation;
-//! - [`journal`]: the bounded record of every decision;
-//! - [`script`]: a run's decisions, explicit and replayable;
-//! - [`engine`]: draws decisions, holds forced faults and the journal.
+//! - what can go wrong: [`Fault`] (the catalogue) and [`Delay`];
+//! - how often: [`FaultPlan`] with its presets, [`RouteFaults`] per route and
+//!   [`StreamFaults`] for the stream, validated into [`PlanError`]s;
+//! - what did: the [`JournalEntry`] list of every decision, and the
+//!   [`FaultScript`] of a run's decisions, explicit and replayable
+//!   ([`SCRIPT_ENV`] replays one, [`SEED_ENV`] fixes the seed).
+//!
+//! ```
+//! use mock_chat_server::chaos::{FaultPlan, PlanError};
+//!
+//! assert_eq!(FaultPlan::preset("hostile"), Ok(FaultPlan::hostile()));
+//! assert!(matches!(FaultPlan::preset("nasty"), Err(PlanError::UnknownPreset(_))));
+//! ```
 
 pub(crate) mod engine;
 mod fault;
@@ -20,6 +26,8 @@ mod plan;
 mod route;
 mod script;
 
+pub use crate::key::IdempotencyKey;
+pub use crate::server::SEED_ENV;
 pub use fault::{Delay, Fault};
 pub use journal::{EntryKind, JournalEntry};
 pub use plan::{FaultPlan, PlanError, RouteFaults, StreamFaults};

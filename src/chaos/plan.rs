@@ -127,7 +127,8 @@ fn invalid(field: impl Into<String>, reason: impl Into<String>) -> PlanError {
 /// Build one from a preset and adjust it, or load it from JSON:
 ///
 /// ```
-/// use mock_chat_server::{Delay, FaultPlan, JsonRoute};
+/// use mock_chat_server::chaos::{Delay, JsonRoute};
+/// use mock_chat_server::FaultPlan;
 ///
 /// let mut plan = FaultPlan::none();
 /// plan.route_mut(JsonRoute::PostMessage).unavailable = 0.25;

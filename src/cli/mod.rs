@@ -45,8 +45,9 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
+use crate::config::ChatFixture;
 use crate::server::{max_connections_for_file_limit, DEFAULT_MAX_CONNECTIONS};
-use crate::{ChatFixture, FaultPlan, IdStyle, MockChatServer, MockChatServerBuilder};
+use crate::{FaultPlan, IdStyle, MockChatServer, MockChatServerBuilder};
 
 /// The command line of the standalone server (see the [module docs](self)).
 #[derive(Debug, Parser, PartialEq)]

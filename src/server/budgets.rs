@@ -79,7 +79,8 @@ impl MockChatServerBuilder {
     /// exceeded by them.
     ///
     /// ```
-    /// use mock_chat_server::{Author, BotBehavior, MockChatServer};
+    /// use mock_chat_server::config::BotBehavior;
+    /// use mock_chat_server::{Author, MockChatServer};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let server = MockChatServer::builder()

@@ -165,7 +165,7 @@ impl MockChatServerBuilder {
         self
     }
 
-    /// What the bots answer (default: a line from [`DEFAULT_LINES`](crate::DEFAULT_LINES)).
+    /// What the bots answer (default: a line from [`DEFAULT_LINES`](crate::config::DEFAULT_LINES)).
     pub fn bot(mut self, bot: BotBehavior) -> Self {
         self.bot = bot;
         self

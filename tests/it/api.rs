@@ -3,7 +3,8 @@
 
 use std::collections::HashSet;
 
-use mock_chat_server::{Author, Chat, ChatFixture, IdStyle, Message, MockChatServer};
+use mock_chat_server::config::ChatFixture;
+use mock_chat_server::{Author, Chat, IdStyle, Message, MockChatServer};
 
 use crate::common::*;
 

@@ -3,9 +3,8 @@
 
 use std::time::Duration;
 
-use mock_chat_server::{
-    Delay, Fault, FaultPlan, JsonRoute, Message, MockChatServer, Route, RouteFaults,
-};
+use mock_chat_server::chaos::{Delay, JsonRoute, RouteFaults};
+use mock_chat_server::{Fault, FaultPlan, Message, MockChatServer, Route};
 
 use crate::common::*;
 
@@ -228,7 +227,7 @@ async fn the_same_seed_draws_the_same_faults_for_the_same_requests() {
                 .journal()
                 .into_iter()
                 .rev()
-                .find(|e| e.kind == mock_chat_server::EntryKind::Request)
+                .find(|e| e.kind == mock_chat_server::chaos::EntryKind::Request)
                 .and_then(|e| e.fault);
             out.push((status, fault));
         }

@@ -2,7 +2,8 @@
 //! options). Every expected head below was read off the reference server
 //! (`Date` values masked); the request headers are the ones a browser sends.
 
-use mock_chat_server::{DiagnosticKind, Fault, FaultPlan, MockChatServer, Route};
+use mock_chat_server::diagnostics::DiagnosticKind;
+use mock_chat_server::{Fault, FaultPlan, MockChatServer, Route};
 
 use crate::common::*;
 use crate::heads::{heads, CLOSE};
@@ -90,7 +91,7 @@ async fn preflights_are_never_held_delayed_or_faulted_and_never_count_for_a_rout
     let server = MockChatServer::builder()
         .seed(5)
         .faults(
-            FaultPlan::none().with_all_routes(mock_chat_server::RouteFaults {
+            FaultPlan::none().with_all_routes(mock_chat_server::chaos::RouteFaults {
                 unavailable: 1.0,
                 ..Default::default()
             }),

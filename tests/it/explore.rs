@@ -5,8 +5,9 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
+use mock_chat_server::config::BotBehavior;
 use mock_chat_server::explore::{Explore, ExploreReport};
-use mock_chat_server::{BotBehavior, Chat, FaultPlan, Message, MockChatServer};
+use mock_chat_server::{Chat, FaultPlan, Message, MockChatServer};
 
 use crate::common::*;
 
@@ -244,7 +245,7 @@ async fn a_fault_script_round_trips_and_replays_exactly() {
     }
     let script = server.fault_script();
     assert!(!script.is_empty());
-    let back = mock_chat_server::FaultScript::from_json(&script.to_json()).unwrap();
+    let back = mock_chat_server::chaos::FaultScript::from_json(&script.to_json()).unwrap();
     assert_eq!(back, script);
     let replay = MockChatServer::builder()
         .seed(3)
@@ -259,7 +260,7 @@ async fn a_fault_script_round_trips_and_replays_exactly() {
     let faults = |s: &MockChatServer| -> Vec<_> {
         s.journal()
             .into_iter()
-            .filter(|e| e.kind == mock_chat_server::EntryKind::Request)
+            .filter(|e| e.kind == mock_chat_server::chaos::EntryKind::Request)
             .map(|e| (e.k, e.fault))
             .collect()
     };

@@ -3,9 +3,9 @@
 //! is not UTF-8 is Go's encoder's (one U+FFFD per invalid byte). Raw
 //! sockets throughout: HTTP clients will not send such header bytes.
 
-use mock_chat_server::{
-    Chat, DiagnosticKind, FaultPlan, FaultScript, IdempotencyKey, Message, MockChatServer,
-};
+use mock_chat_server::chaos::{FaultScript, IdempotencyKey};
+use mock_chat_server::diagnostics::DiagnosticKind;
+use mock_chat_server::{Chat, FaultPlan, Message, MockChatServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

@@ -140,6 +140,6 @@ async fn bots_answer_after_their_delay() {
         .unwrap();
     assert_eq!(answer.author, Author::Bot);
     assert_eq!(answer.chat_id, john.id);
-    assert!(mock_chat_server::DEFAULT_LINES.contains(&answer.text.as_str()));
+    assert!(mock_chat_server::config::DEFAULT_LINES.contains(&answer.text.as_str()));
     assert!(is_uuid(&answer.idempotency_key));
 }

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use mock_chat_server::{
-    Author, BotBehavior, Fault, FaultPlan, Message, MockChatServer, Route, StreamFaults,
-};
+use mock_chat_server::chaos::StreamFaults;
+use mock_chat_server::config::BotBehavior;
+use mock_chat_server::{Author, Fault, FaultPlan, Message, MockChatServer, Route};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use mock_chat_server::{
-    Author, DuplicateIds, EntryKind, Fault, FaultPlan, Message, MockChatServer, Replay, Route,
-};
+use mock_chat_server::chaos::EntryKind;
+use mock_chat_server::config::{DuplicateIds, Replay};
+use mock_chat_server::{Author, Fault, FaultPlan, Message, MockChatServer, Route};
 
 use crate::common::*;
 

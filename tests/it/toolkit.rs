@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use mock_chat_server::{Author, DiagnosticKind, FaultPlan, Message, MockChatServer, Route};
+use mock_chat_server::diagnostics::DiagnosticKind;
+use mock_chat_server::{Author, FaultPlan, Message, MockChatServer, Route};
 
 use crate::common::*;
 

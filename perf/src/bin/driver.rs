@@ -14,7 +14,8 @@
 
 use std::net::SocketAddr;
 
-use mock_chat_server::{Author, BotBehavior, MockChatServer};
+use mock_chat_server::config::BotBehavior;
+use mock_chat_server::{Author, MockChatServer};
 use mock_chat_server_perf::{BareWarp, Bodies};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

@@ -6,9 +6,9 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use mock_chat_server::{
-    Author, DiagnosticKind, Fault, FaultPlan, MockChatServer, RecordedRequest, Route,
-};
+use mock_chat_server::diagnostics::DiagnosticKind;
+use mock_chat_server::records::RecordedRequest;
+use mock_chat_server::{Author, Fault, FaultPlan, MockChatServer, Route};
 use mock_chat_server_browser::driver::Chrome;
 use mock_chat_server_browser::pages;
 use mock_chat_server_browser::site::Site;

@@ -39,6 +39,10 @@ impl Gate {
     pub(crate) fn open(&self) {
         self.open.send_replace(true);
     }
+
+    pub(crate) fn is_open(&self) -> bool {
+        *self.open.borrow()
+    }
 }
 
 /// Counts a request waiting at a gate, also when its client gives up.

@@ -18,6 +18,7 @@ use crate::chaos::{Delay, EntryKind, Fault, Route};
 use crate::clock::Ticker;
 use crate::diagnostics::Diagnostics;
 use crate::events::EventHub;
+use crate::feed::{Change, Feed};
 use crate::fixtures::ChatFixture;
 use crate::model::{Author, Chat, ChatId, Message};
 use crate::records::Records;
@@ -48,6 +49,7 @@ pub(crate) struct App {
     injected: AtomicU64,
     activity: Arc<Activity>,
     diagnostics: Arc<Diagnostics>,
+    feed: Arc<Feed>,
     runtime: tokio::runtime::Handle,
 }
 
@@ -68,6 +70,7 @@ pub(crate) struct AppParts {
 impl App {
     pub(crate) fn new(parts: AppParts) -> Arc<Self> {
         let time_scale = parts.ticker.time_scale();
+        let feed = Arc::new(Feed::default());
         Arc::new(App {
             store: parts.store,
             events: parts.events,
@@ -80,7 +83,8 @@ impl App {
             lifecycle: watch::channel(Lifecycle::Running { period: 0 }).0,
             injected: AtomicU64::new(0),
             activity: Arc::new(Activity::new()),
-            diagnostics: Arc::new(Diagnostics::new(time_scale)),
+            diagnostics: Arc::new(Diagnostics::new(time_scale).with_feed(Arc::clone(&feed))),
+            feed,
             runtime: parts.runtime,
         })
     }
@@ -107,6 +111,11 @@ impl App {
 
     pub(crate) fn diagnostics(&self) -> &Arc<Diagnostics> {
         &self.diagnostics
+    }
+
+    /// The live feed: what happens, for the admin API's viewers.
+    pub(crate) fn feed(&self) -> &Arc<Feed> {
+        &self.feed
     }
 
     /// A receiver that changes on every reset and on shutdown.
@@ -179,6 +188,7 @@ impl App {
         let outcome = self.store.post(input, |msg| {
             let copies = self.chaos.copies_for(key);
             event_ids = self.events.publish(msg, copies.count);
+            self.feed.emit(|| Change::Delivery(msg.message(), &event_ids));
         });
         match &outcome {
             PostOutcome::Stored(committed) => self.schedule_bot(committed),
@@ -242,7 +252,9 @@ impl App {
         let key = new.key.clone();
         let committed = self.store.insert(new, |msg| {
             let copies = self.chaos.copies_for(key.as_bytes());
-            published = Some((copies, self.events.publish(msg, copies.count)));
+            let ids = self.events.publish(msg, copies.count);
+            self.feed.emit(|| Change::Delivery(msg.message(), &ids));
+            published = Some((copies, ids));
         })?;
         if let Some((copies, event_ids)) = published {
             self.chaos.journal_publish(Published {
@@ -323,6 +335,7 @@ impl App {
         self.diagnostics.clear();
         self.activity.open_all();
         self.injected.store(0, Ordering::SeqCst);
+        self.feed.emit(|| Change::Reset);
         self.lifecycle.send_modify(|l| {
             if let Lifecycle::Running { period } = l {
                 *period += 1;

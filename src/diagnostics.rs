@@ -155,6 +155,8 @@ pub(crate) struct Diagnostics {
     time_scale: f64,
     found: Mutex<Ring<Diagnostic>>,
     state: Mutex<State>,
+    /// The live feed, told of each diagnostic.
+    feed: Option<Arc<crate::feed::Feed>>,
 }
 
 /// Marks a POST in flight until dropped (hyper drops a request's future
@@ -180,6 +182,15 @@ impl Diagnostics {
             time_scale,
             found: Mutex::new(Ring::new(CAPACITY)),
             state: Mutex::new(State::default()),
+            feed: None,
+        }
+    }
+
+    /// Tells `feed` of every diagnostic found.
+    pub(crate) fn with_feed(self, feed: Arc<crate::feed::Feed>) -> Self {
+        Diagnostics {
+            feed: Some(feed),
+            ..self
         }
     }
 
@@ -201,6 +212,9 @@ impl Diagnostics {
             message,
         };
         tracing::warn!(target: "mock_chat_server::diagnostics", "{d}");
+        if let Some(feed) = &self.feed {
+            feed.emit(|| crate::feed::Change::Diagnostic(&d));
+        }
         lock(&self.found).push(d);
     }
 

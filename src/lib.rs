@@ -71,6 +71,7 @@
 #![forbid(unsafe_code)]
 
 mod activity;
+mod admin;
 mod app;
 mod bot;
 pub mod chaos;
@@ -81,6 +82,7 @@ pub mod config;
 pub mod diagnostics;
 mod events;
 pub mod explore;
+mod feed;
 mod fixtures;
 mod http;
 mod key;

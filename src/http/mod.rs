@@ -8,10 +8,8 @@
 //! - [`faults`]: a chaos decision, acted out;
 //! - [`api`]: the JSON routes' handlers;
 //! - [`sse`]: the event stream;
-//! - [`admin`]: `/__admin/`, for tests not written in Rust;
 //! - [`cors`]: the reference's CORS (go-chi/cors), on every public answer.
 
-pub(crate) mod admin;
 mod api;
 mod cors;
 mod faults;
@@ -25,18 +23,19 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hyper::body::Incoming;
-use warp::http::header::{HeaderValue, CONNECTION, DATE};
+use warp::http::header::{HeaderValue, CONNECTION};
 use warp::http::{HeaderMap, Method};
 use warp::reply::Response;
 
 use crate::app::App;
 use crate::chaos::Fault;
 use crate::events::Replay;
+use crate::feed::Change;
 use crate::records::{clip, clipped, RecordedHeaders, RecordedRequest};
 use request::{Body, Request};
 use router::Target;
 
-pub(crate) use admin::AdminConfig;
+pub(crate) use crate::admin::AdminConfig;
 pub(crate) use request::has_token;
 
 /// How much of an `OPTIONS *` body Go reads before it closes the
@@ -67,11 +66,14 @@ pub(crate) struct HttpConfig {
 pub(crate) struct Http {
     app: Arc<App>,
     config: HttpConfig,
+    /// `/__admin/…`, served through warp's filters, when enabled.
+    admin: Option<crate::admin::Admin>,
 }
 
 impl Http {
     pub(crate) fn new(app: Arc<App>, config: HttpConfig) -> Self {
-        Http { app, config }
+        let admin = (config.admin.clone()).map(|c| crate::admin::Admin::new(&app, c));
+        Http { app, config, admin }
     }
 
     /// Answers `req`, and logs one line for it.
@@ -123,7 +125,11 @@ impl Http {
         // A route that never reads leaves an awaited body unread (the POST
         // handler reports its own).
         let never_read = pending.is_none() && !read && req.awaits_continue();
-        let mut served = serve(&self.app, config, &req, target, pending).await;
+        let mut served = match (&target, &self.admin) {
+            // The test talking to its double: not recorded, never faulted.
+            (Target::Admin, Some(admin)) => admin.answer(admin_request(&req)).await.into(),
+            _ => serve(&self.app, config, &req, target, pending).await,
+        };
         log_request(&req, &served, started);
         if never_read || served.body_left_unread {
             // Go does not reuse a connection whose announced body it never
@@ -168,10 +174,6 @@ async fn serve(
     target: Target<'_>,
     pending: Option<request::Pending>,
 ) -> Served {
-    if let (Target::Admin, Some(admin)) = (&target, &config.admin) {
-        // The test talking to its double: not recorded, never faulted.
-        return with_date(admin::handle(app, admin, req)).into();
-    }
     let preflight = cors::preflight(&req.method, &req.headers);
     // A preflight is recorded with no route: no route answers it.
     let route = match preflight {
@@ -199,6 +201,7 @@ async fn serve(
         r.status = served.status;
         r.fault = served.fault;
         r.journal_seq = served.journal_seq;
+        app.feed().emit(|| Change::Request(r, app.ticker().reading().1));
     });
     served
 }
@@ -242,13 +245,20 @@ async fn route_answer(
     }
 }
 
-/// An answer outside the reference's wire (the admin API), with
-/// the `Date` every answer has.
-fn with_date(mut response: Response) -> Response {
-    if !response.headers().contains_key(DATE) {
-        response.headers_mut().insert(DATE, response::date());
+/// An admin request, as the admin module takes it.
+fn admin_request(req: &Request) -> crate::admin::Incoming {
+    crate::admin::Incoming {
+        method: req.method.clone(),
+        path: req.path.clone(),
+        query: req.query.clone(),
+        authority: req.authority.clone(),
+        headers: req.headers.clone(),
+        body: match &req.body {
+            Body::Read(b) => Some(b.clone()),
+            Body::Unread => Some(Bytes::new()),
+            Body::TooLarge => None,
+        },
     }
-    response
 }
 
 fn record(app: &App, req: &Request, route: Option<crate::chaos::Route>) -> u64 {

@@ -68,12 +68,6 @@ pub(crate) struct Request {
 }
 
 impl Request {
-    /// A header as text, if present and visible ASCII or UTF-8.
-    pub(crate) fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .get(name)
-            .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
-    }
 
     /// Whether Go closes the connection after answering: the client asked
     /// for it (`Connection: close`), or speaks HTTP/1.0 without asking to

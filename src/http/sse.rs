@@ -22,6 +22,7 @@ use crate::app::{App, Lifecycle};
 use crate::chaos::engine::{RequestLine, StreamDecision};
 use crate::diagnostics::Diagnostics;
 use crate::events::{Cursor, Delivery, EventHub, Read, Replay, Start, SubscriberGuard};
+use crate::feed::StreamWatch;
 use crate::wire;
 
 /// How many deliveries a stream takes from the log at a time.
@@ -34,6 +35,8 @@ enum Cut {
     Injected,
     #[error("subscriber fell too far behind and was disconnected")]
     Lagged,
+    #[error("stream cut from the admin API")]
+    Ordered,
 }
 
 /// The headers r3labs sets before anything else (kept on its errors), in
@@ -104,7 +107,8 @@ pub(crate) fn open(app: &Arc<App>, config: &HttpConfig, req: &Request, request_s
         path: req.path_and_query(),
         key: None,
     });
-    let state = State::new(app, config, start, decision);
+    let watch = app.feed().stream_opened(request_seq, resumed);
+    let state = State::new(app, config, start, decision, watch);
     let mut res = warp::reply::stream(futures::stream::unfold(state, next)).into_response();
     let h = res.headers_mut();
     for (name, value) in stream_headers(req, true) {
@@ -140,6 +144,8 @@ struct State {
     keep_alive: Option<KeepAlive>,
     retry: Option<Bytes>,
     done: bool,
+    /// The live feed's view of this stream, and the admin API's orders.
+    watch: StreamWatch,
 }
 
 /// What woke a waiting stream.
@@ -147,10 +153,17 @@ enum Wake {
     Changed,
     End,
     KeepAlive,
+    Cut,
 }
 
 impl State {
-    fn new(app: &Arc<App>, config: &HttpConfig, start: Start, decision: StreamDecision) -> Self {
+    fn new(
+        app: &Arc<App>,
+        config: &HttpConfig,
+        start: Start,
+        decision: StreamDecision,
+        watch: StreamWatch,
+    ) -> Self {
         let hub = Arc::clone(app.events());
         let mut changes = hub.changes();
         changes.mark_unchanged();
@@ -180,6 +193,7 @@ impl State {
                 .sse_retry
                 .map(|r| Bytes::from(format!("retry: {}\n\n", scale(r).as_millis()))),
             done: app.is_shutting_down(),
+            watch,
         }
     }
 
@@ -189,6 +203,7 @@ impl State {
             keep_alive,
             lifecycle,
             changes,
+            watch,
             ..
         } = self;
         let ends = async {
@@ -209,12 +224,14 @@ impl State {
             _ = ends => Wake::End,
             r = changes.changed() => if r.is_ok() { Wake::Changed } else { Wake::End },
             _ = keep_alive => Wake::KeepAlive,
+            cut = watch.ordered() => if cut { Wake::Cut } else { Wake::End },
         }
     }
 
     /// The server ends (or cuts) the stream: clients will reconnect.
-    fn server_end(&self) {
+    fn server_end(&mut self, cut: bool) {
         self.diagnostics.stream_ended_by_server(self.delivered);
+        self.watch.ended(cut);
     }
 
     fn sent_frame(&mut self) {
@@ -235,7 +252,7 @@ async fn next(mut st: State) -> Option<(Result<Bytes, Cut>, State)> {
     loop {
         if st.decision.cut_after == Some(st.delivered) {
             st.done = true;
-            st.server_end();
+            st.server_end(true);
             // Pending once first, so hyper flushes the event it just took:
             // an error on this very poll would abort the connection with the
             // event unsent.
@@ -243,7 +260,7 @@ async fn next(mut st: State) -> Option<(Result<Bytes, Cut>, State)> {
             return Some((Err(Cut::Injected), st));
         }
         if st.decision.end_after == Some(st.delivered) {
-            st.server_end();
+            st.server_end(false);
             return None;
         }
         if let Some(d) = st.buffer.pop_front() {
@@ -258,14 +275,19 @@ async fn next(mut st: State) -> Option<(Result<Bytes, Cut>, State)> {
             Read::Reset => return None,
             Read::Lagged => {
                 st.done = true;
-                st.server_end();
+                st.server_end(true);
                 return Some((Err(Cut::Lagged), st));
             }
             Read::Pending => match st.wait().await {
                 Wake::Changed => {}
                 Wake::End => {
-                    st.server_end();
+                    st.server_end(false);
                     return None;
+                }
+                Wake::Cut => {
+                    st.done = true;
+                    st.server_end(true);
+                    return Some((Err(Cut::Ordered), st));
                 }
                 Wake::KeepAlive => {
                     st.sent_frame();

@@ -333,7 +333,7 @@ fn admin_lines(cli: &Cli, ip: IpAddr, url: &str) -> String {
 /// The banner's lines for phones and emulators.
 fn device_lines(ip: IpAddr, port: u16, url: &str) -> String {
     if ip.is_unspecified() {
-        let lan = match crate::http::admin::lan_ip() {
+        let lan = match crate::admin::lan_ip() {
             Some(lan) => format!("  LAN:        http://{}\n", SocketAddr::new(lan, port)),
             None => "  LAN:        no network address found\n".to_string(),
         };

@@ -966,6 +966,11 @@
     }));
   }
 
+  // A page left for another (even one the browser keeps to come back to)
+  // closes its feed, which releases its holds; coming back reconnects.
+  window.addEventListener('pagehide', () => { if (source) source.close(); });
+  window.addEventListener('pageshow', (event) => { if (event.persisted) connect(); });
+
   function withJson(event, apply) {
     let data;
     try {

@@ -90,7 +90,12 @@ impl Browser {
     /// Runs `script` (a function body) until it returns something other
     /// than `null`, `undefined` or `false`, and returns that; `Err` after
     /// `limit`, saying `what` was awaited and what the page shows.
-    pub async fn wait_until(&self, what: &str, script: &str, limit: Duration) -> Result<Value, Error> {
+    pub async fn wait_until(
+        &self,
+        what: &str,
+        script: &str,
+        limit: Duration,
+    ) -> Result<Value, Error> {
         let deadline = Instant::now() + limit;
         loop {
             let value = self.eval(script).await?;
@@ -107,14 +112,21 @@ impl Browser {
     }
 
     /// Clicks the element `css` selects (WebDriver scrolls it into view).
+    /// A page that redraws the element between the find and the click gets
+    /// a few more tries.
     pub async fn click(&self, css: &str) -> Result<(), Error> {
-        let element = self
-            .client
-            .find(fantoccini::Locator::Css(css))
-            .await
-            .map_err(|e| format!("no element {css}: {e}"))?;
-        element.click().await?;
-        Ok(())
+        let mut tries = 5;
+        loop {
+            let element = self
+                .client
+                .find(fantoccini::Locator::Css(css))
+                .await
+                .map_err(|e| format!("no element {css}: {e}"))?;
+            match element.click().await {
+                Err(e) if tries > 0 && is_stale(&e) => tries -= 1,
+                other => return Ok(other?),
+            }
+        }
     }
 
     /// Waits until the page sets `window.__result`, then returns it; `Err`
@@ -153,4 +165,13 @@ impl Browser {
         // An error here leaves nothing behind: the drop kills both.
         let _ = self.client.clone().close().await;
     }
+}
+
+/// Whether `error` says the element was replaced since it was found.
+fn is_stale(error: &fantoccini::error::CmdError) -> bool {
+    matches!(
+        error,
+        fantoccini::error::CmdError::Standard(e)
+            if e.error == fantoccini::error::ErrorStatus::StaleElementReference
+    )
 }

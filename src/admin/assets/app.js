@@ -59,6 +59,7 @@
 
   function fmtDuration(ms) {
     if (ms === null || ms === undefined) return '';
+    if (ms < 10) return `${ms.toFixed(1)} ms`;
     if (ms < 1000) return `${Math.round(ms)} ms`;
     if (ms < 60000) return `${(ms / 1000).toFixed(ms < 10000 ? 2 : 1)} s`;
     return `${Math.floor(ms / 60000)} min ${Math.round((ms % 60000) / 1000)} s`;
@@ -401,17 +402,23 @@
         index = state.view.findIndex((r) => r.seq === seq);
       }
       if (index >= 0) scrollToIndex(index);
+      // Again once the details pane has taken its room.
+      revealSelected = true;
     }
     dirty.rows = true;
     dirty.details = true;
     schedule();
   }
 
+  let revealSelected = false;
+
+  /** Brings row `index` into view (centred, when it has to move). */
   function scrollToIndex(index) {
     const top = index * ROW_H;
     const height = rowsViewport.clientHeight;
-    if (top < rowsViewport.scrollTop) rowsViewport.scrollTop = top;
-    else if (top + ROW_H > rowsViewport.scrollTop + height) rowsViewport.scrollTop = top + ROW_H - height;
+    if (top < rowsViewport.scrollTop || top + ROW_H > rowsViewport.scrollTop + height) {
+      rowsViewport.scrollTop = Math.max(0, top - (height - ROW_H) / 2);
+    }
   }
 
   $('filter-route').addEventListener('change', () => { refilter(); schedule(); });
@@ -1044,10 +1051,12 @@
       if (state.forced.length > 20) state.forced.shift();
     },
     reset() {
+      // The feed sends no new snapshot after a reset: a new connection does.
       resetState();
-      state.startedAt = state.startedAt ?? Date.now();
       Object.assign(dirty, ALL_DIRTY);
       toast('The server was reset');
+      if (source) source.close();
+      connect();
     },
   };
 
@@ -1094,8 +1103,13 @@
     frame = 0;
     if (dirty.view) { refilter(); dirty.view = false; }
     if (dirty.header) { renderHeader(); dirty.header = false; }
-    if (dirty.rows) { renderRows(); dirty.rows = false; }
     if (dirty.details) { renderDetails(); dirty.details = false; }
+    if (revealSelected) {
+      revealSelected = false;
+      const index = state.view.findIndex((r) => r.seq === state.selected);
+      if (index >= 0) scrollToIndex(index);
+    }
+    if (dirty.rows) { renderRows(); dirty.rows = false; }
     if (dirty.chart) { renderChart(); dirty.chart = false; }
     if (dirty.diagnostics) { renderDiagnostics(); dirty.diagnostics = false; }
     if (dirty.streams) { renderStreams(); dirty.streams = false; }

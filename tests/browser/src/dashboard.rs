@@ -14,7 +14,7 @@ use crate::Error;
 /// How long the page may take to load, connect and draw.
 pub const LOAD: Duration = Duration::from_secs(15);
 /// The window a screenshot shows.
-pub const WINDOW: (u32, u32) = (1400, 900);
+pub const WINDOW: (u32, u32) = (1440, 1000);
 
 /// A dashboard open in a browser.
 pub struct Dashboard {

@@ -450,17 +450,10 @@ async fn a_message_text_with_markup_is_shown_as_text() {
     page.close().await;
 }
 
-/// Traffic for the screenshot: GETs under the reference's chaos, forced
-/// faults, POSTs with keys (one reused, one missing), duplicates, a stream.
-async fn busy_session(server: &MockChatServer) {
-    let events = server.url("/events?stream=messages");
-    tokio::spawn(async move { http::get(&events).await });
-    server.force(Route::GetChats, Fault::Unavailable);
-    server.force(Route::GetChats, Fault::timeout());
-    for _ in 0..30 {
-        // Faults are what the table shows: any answer, or none, will do.
-        let _ = http::get(&server.url("/chats")).await;
-    }
+/// Traffic for the screenshot: POSTs with keys (one reused, one missing)
+/// and duplicates while calm, then the reference preset clicked on the page
+/// and GETs under its chaos with forced faults, and a stream.
+async fn busy_session(server: &MockChatServer, page: &Dashboard) {
     let chats = server.chats();
     for (i, chat) in chats.iter().take(3).enumerate() {
         let url = server.url(&format!("/chats/{}/messages", chat.id));
@@ -474,6 +467,26 @@ async fn busy_session(server: &MockChatServer) {
     let url = server.url(&format!("/chats/{}/messages", chats[0].id));
     let _ = http::post_json(&url, Some("key-0"), r#"{"text":"Hello again"}"#).await;
     let _ = http::post_json(&url, None, r#"{"text":"no key"}"#).await;
+    page.browser()
+        .click("button[data-preset='reference']")
+        .await
+        .expect("the preset button");
+    page.browser()
+        .wait_until(
+            "the reference plan is in force",
+            "return document.getElementById('fact-plan').textContent.startsWith('reference');",
+            WAIT,
+        )
+        .await
+        .expect("the plan changes");
+    let events = server.url("/events?stream=messages");
+    tokio::spawn(async move { http::get(&events).await });
+    server.force(Route::GetChats, Fault::Unavailable);
+    server.force(Route::GetChats, Fault::timeout());
+    for _ in 0..30 {
+        // Faults are what the table shows: any answer, or none, will do.
+        let _ = http::get(&server.url("/chats")).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -482,16 +495,10 @@ async fn a_busy_session_as_the_readme_shows_it() {
         return;
     };
     let _turn = TURN.lock().await;
-    let server = MockChatServer::builder()
-        .seed(23)
-        .admin_api(true)
-        .faults(FaultPlan::reference())
-        .time_scale(TIME_SCALE)
-        .start()
-        .await;
+    let server = server().await;
     let page = open(&chrome, &server).await;
 
-    busy_session(&server).await;
+    busy_session(&server, &page).await;
     let newest = server.received_requests().last().expect("requests").seq;
     page.row(newest, WAIT)
         .await
@@ -499,7 +506,7 @@ async fn a_busy_session_as_the_readme_shows_it() {
     page.browser()
         .wait_until(
             "the diagnostics are listed",
-            "return document.querySelectorAll('#diagnostics li').length >= 1;",
+            "return document.querySelectorAll('#diagnostics li').length >= 2;",
             WAIT,
         )
         .await

@@ -188,7 +188,8 @@ impl App {
         let outcome = self.store.post(input, |msg| {
             let copies = self.chaos.copies_for(key);
             event_ids = self.events.publish(msg, copies.count);
-            self.feed.emit(|| Change::Delivery(msg.message(), &event_ids));
+            self.feed
+                .emit(|| Change::Delivery(msg.message(), &event_ids));
         });
         match &outcome {
             PostOutcome::Stored(committed) => self.schedule_bot(committed),

@@ -42,9 +42,15 @@ pub(crate) enum Change<'a> {
     /// A message was published `event_ids.len()` times.
     Delivery(Message, &'a [u64]),
     /// A stream opened.
-    StreamOpened { request_seq: u64, resumed: bool },
+    StreamOpened {
+        request_seq: u64,
+        resumed: bool,
+    },
     /// A stream closed: `by` is `server`, `cut` or `client`.
-    StreamClosed { request_seq: u64, by: &'static str },
+    StreamClosed {
+        request_seq: u64,
+        by: &'static str,
+    },
     Diagnostic(&'a Diagnostic),
     Reset,
     Plan(&'a FaultPlan),
@@ -334,8 +340,7 @@ impl Drop for StreamWatch {
     fn drop(&mut self) {
         self.feed.open_streams.fetch_sub(1, Ordering::Relaxed);
         let (request_seq, by) = (self.request_seq, self.closed_by);
-        self.feed
-            .emit(|| Change::StreamClosed { request_seq, by });
+        self.feed.emit(|| Change::StreamClosed { request_seq, by });
     }
 }
 

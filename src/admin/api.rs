@@ -241,7 +241,9 @@ pub(crate) fn hold(ctx: &Ctx, route: &str, body: &RawBody) -> Result<Response, R
         _ => body_json(body)?,
     };
     let id = ctx.holds.create(ctx, route, viewer);
-    Ok(ok_json(&json!({"id": id, "route": route, "viewer": viewer})))
+    Ok(ok_json(
+        &json!({"id": id, "route": route, "viewer": viewer}),
+    ))
 }
 
 pub(crate) fn release(ctx: &Ctx, id: &str) -> Result<Response, Refused> {

@@ -94,6 +94,9 @@ mod tests {
         );
         assert_eq!(routes[0]["faults"].as_array().unwrap().len(), 5);
         let timeout = &c["faults"][1];
-        assert_eq!(timeout["default"], json!({"kind": "timeout", "after_ms": 5000}));
+        assert_eq!(
+            timeout["default"],
+            json!({"kind": "timeout", "after_ms": 5000})
+        );
     }
 }

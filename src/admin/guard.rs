@@ -83,7 +83,7 @@ pub(crate) fn check(
                 || offered.is_some_and(|o| same(o, token))) =>
         {
             Err(Refused(
-            StatusCode::UNAUTHORIZED,
+                StatusCode::UNAUTHORIZED,
                 "admin API: Authorization: Bearer <token> required".into(),
             ))
         }

@@ -165,8 +165,13 @@ impl Admin {
         let offered = (req.method == Method::GET && req.path == page::PAGE)
             .then(|| page::offered_token(req.query.as_deref()))
             .flatten();
-        let checked = guard::check(&self.config, req.authority.as_deref(), &req.headers, offered)
-            .and_then(|()| guard::json_body(&req.headers));
+        let checked = guard::check(
+            &self.config,
+            req.authority.as_deref(),
+            &req.headers,
+            offered,
+        )
+        .and_then(|()| guard::json_body(&req.headers));
         let mut res = match checked {
             Err(refused) => refused.into_response(),
             Ok(()) => self.route(req).await,

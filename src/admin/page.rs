@@ -33,7 +33,11 @@ const ASSETS: [(&str, &str, &[u8]); 3] = [
         "text/css; charset=utf-8",
         include_bytes!("assets/style.css"),
     ),
-    ("icon.svg", "image/svg+xml", include_bytes!("assets/icon.svg")),
+    (
+        "icon.svg",
+        "image/svg+xml",
+        include_bytes!("assets/icon.svg"),
+    ),
 ];
 
 fn file(content_type: &'static str, body: &'static [u8]) -> Response {
@@ -41,7 +45,10 @@ fn file(content_type: &'static str, body: &'static [u8]) -> Response {
     let h = res.headers_mut();
     h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     res
 }
 
@@ -71,10 +78,8 @@ pub(crate) fn index(query: &str) -> Response {
         return res;
     }
     let mut res = file("text/html; charset=utf-8", INDEX.as_bytes());
-    res.headers_mut().insert(
-        "content-security-policy",
-        HeaderValue::from_static(CSP),
-    );
+    res.headers_mut()
+        .insert("content-security-policy", HeaderValue::from_static(CSP));
     res.headers_mut()
         .insert("x-frame-options", HeaderValue::from_static("DENY"));
     res

@@ -86,22 +86,26 @@ pub(crate) fn all(app: Arc<App>, config: Arc<AdminConfig>) -> BoxedFilter<(Respo
         .and(ctx.clone())
         .and(body)
         .and(accept)
-        .map(|m: Method, c: Arc<Ctx>, b: RawBody, accept: Option<String>| {
-            on(&m, &["GET", "POST", "PUT"], || match m {
-                Method::GET => Ok(api::plan(&c)),
-                Method::POST => api::force(&c, &b),
-                _ => Ok(api::put_plan(&c, &b, accept.as_deref())),
-            })
-        });
+        .map(
+            |m: Method, c: Arc<Ctx>, b: RawBody, accept: Option<String>| {
+                on(&m, &["GET", "POST", "PUT"], || match m {
+                    Method::GET => Ok(api::plan(&c)),
+                    Method::POST => api::force(&c, &b),
+                    _ => Ok(api::put_plan(&c, &b, accept.as_deref())),
+                })
+            },
+        );
     let reads = reads(ctx.clone(), query);
     let holds = holds(ctx.clone(), body);
     let streams = warp::path!("__admin" / "streams" / String)
         .and(m)
         .and(ctx.clone())
-        .map(|order: String, m: Method, c: Arc<Ctx>| match order.as_str() {
-            "end" | "cut" => on(&m, &["POST"], || Ok(api::streams(&c, order == "cut"))),
-            _ => not_found(),
-        });
+        .map(
+            |order: String, m: Method, c: Arc<Ctx>| match order.as_str() {
+                "end" | "cut" => on(&m, &["POST"], || Ok(api::streams(&c, order == "cut"))),
+                _ => not_found(),
+            },
+        );
     let live = warp::path!("__admin" / "live")
         .and(m)
         .and(ctx)
@@ -146,18 +150,20 @@ fn reads(
         .and(warp::method())
         .and(ctx)
         .and(query)
-        .and_then(|name: String, m: Method, c: Arc<Ctx>, q: String| async move {
-            let answer: fn(&Ctx, &str) -> Response = match name.as_str() {
-                "journal" => api::journal,
-                "script" => api::script,
-                "requests" => |c, _| api::requests(c),
-                "diagnostics" => |c, _| api::diagnostics(c),
-                "seed" => |c, _| api::seed(c),
-                "catalogue" => |_, _| api::ok_json(&catalogue::catalogue()),
-                _ => return Err(warp::reject::not_found()),
-            };
-            Ok(on(&m, &["GET"], || Ok(answer(&c, &q))))
-        })
+        .and_then(
+            |name: String, m: Method, c: Arc<Ctx>, q: String| async move {
+                let answer: fn(&Ctx, &str) -> Response = match name.as_str() {
+                    "journal" => api::journal,
+                    "script" => api::script,
+                    "requests" => |c, _| api::requests(c),
+                    "diagnostics" => |c, _| api::diagnostics(c),
+                    "seed" => |c, _| api::seed(c),
+                    "catalogue" => |_, _| api::ok_json(&catalogue::catalogue()),
+                    _ => return Err(warp::reject::not_found()),
+                };
+                Ok(on(&m, &["GET"], || Ok(answer(&c, &q))))
+            },
+        )
         .boxed()
 }
 

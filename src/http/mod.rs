@@ -201,7 +201,8 @@ async fn serve(
         r.status = served.status;
         r.fault = served.fault;
         r.journal_seq = served.journal_seq;
-        app.feed().emit(|| Change::Request(r, app.ticker().reading().1));
+        app.feed()
+            .emit(|| Change::Request(r, app.ticker().reading().1));
     });
     served
 }

@@ -68,7 +68,6 @@ pub(crate) struct Request {
 }
 
 impl Request {
-
     /// Whether Go closes the connection after answering: the client asked
     /// for it (`Connection: close`), or speaks HTTP/1.0 without asking to
     /// keep it alive.

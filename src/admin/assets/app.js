@@ -73,6 +73,16 @@
     return h > 0 ? `${h}:${pad(m)}:${pad(s % 60)}` : `${m}:${pad(s % 60)}`;
   }
 
+  /** Time since the server started, short enough for its column. */
+  function fmtSince(ms) {
+    if (ms < 60000) return `+${(ms / 1000).toFixed(2)}s`;
+    const s = ms / 1000;
+    const h = Math.floor(s / 3600);
+    const m = Math.floor((s % 3600) / 60);
+    const sec = (s % 60).toFixed(h ? 0 : 1).padStart(h ? 2 : 4, '0');
+    return h ? `${h}:${String(m).padStart(2, '0')}:${sec}` : `${m}:${sec}`;
+  }
+
   /** `get_chats` → `get chats`. */
   const words = (name) => String(name || '').replace(/_/g, ' ');
 
@@ -358,7 +368,7 @@
     const path = `${req.method || ''} ${req.path || ''}${req.query ? `?${req.query}` : ''}`;
     const cells = [
       el('span', 'seq', `#${req.seq}`),
-      el('span', 'time', req.sinceMs !== null ? `+${(req.sinceMs / 1000).toFixed(2)}s` : ''),
+      el('span', 'time', req.sinceMs !== null ? fmtSince(req.sinceMs) : ''),
       el('span', 'route', words(req.route) || '—'),
       el('span', 'path', path),
       el('span', `status o-${outcome}`, statusText(req, outcome)),

@@ -237,7 +237,7 @@ pub(crate) fn hold(ctx: &Ctx, route: &str, body: &RawBody) -> Result<Response, R
     let route: Route = serde_json::from_value(Value::from(route))
         .map_err(|_| Refused(StatusCode::NOT_FOUND, format!("no route named {route:?}")))?;
     let NewHold { viewer } = match bytes(body)? {
-        b if b.is_empty() => NewHold::default(),
+        [] => NewHold::default(),
         _ => body_json(body)?,
     };
     let id = ctx.holds.create(ctx, route, viewer);

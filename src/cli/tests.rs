@@ -188,6 +188,7 @@ async fn banner_fits_one_screen_and_names_url_seed_and_plan() {
     assert!(text.contains("--seed 42"), "{text}");
     assert!(text.contains(&FaultPlan::hostile().summary()), "{text}");
     assert!(text.contains("/__admin/reset"), "{text}");
+    assert!(text.contains("  dashboard:  http://"), "{text}");
     assert!(text.contains("10.0.2.2"), "{text}");
     assert!(text.contains("connections: 4096"), "{text}");
 }

@@ -320,3 +320,128 @@ async fn beyond_loopback_with_a_token_the_origin_is_still_checked() {
         401
     );
 }
+
+#[tokio::test]
+async fn a_token_in_the_page_url_becomes_a_strict_cookie() {
+    let server = MockChatServer::builder()
+        .admin_api(true)
+        .admin_token("s3cret")
+        .start()
+        .await;
+    let r = get(&server, "/__admin/?token=s3cret").await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert_eq!(r.header("location"), Some("/__admin/"));
+    assert_eq!(
+        r.header("set-cookie"),
+        Some("mock_chat_admin=s3cret; HttpOnly; SameSite=Strict; Path=/__admin")
+    );
+    assert_eq!(r.header("referrer-policy"), Some("no-referrer"));
+    let cookie = [("Cookie", "other=1; mock_chat_admin=s3cret")];
+    for path in ["/__admin/", "/__admin/seed", "/__admin/assets/app.js"] {
+        let r = request(&server, "GET", path, &cookie, b"").await;
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+    }
+    let wrong = [("Cookie", "mock_chat_admin=s3cre")];
+    assert_eq!(
+        request(&server, "GET", "/__admin/seed", &wrong, b"")
+            .await
+            .status,
+        401
+    );
+    assert_eq!(get(&server, "/__admin/?token=nope").await.status, 401);
+    // Only the page's URL takes the token.
+    assert_eq!(get(&server, "/__admin/seed?token=s3cret").await.status, 401);
+}
+
+#[tokio::test]
+async fn the_page_has_a_strict_content_security_policy_and_no_referrer() {
+    let server = admin().await;
+    let page = get(&server, "/__admin/").await;
+    assert_eq!(page.status, 200);
+    assert_eq!(
+        page.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert_eq!(
+        page.header("content-security-policy"),
+        Some(
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+        )
+    );
+    assert_eq!(page.header("cache-control"), Some("no-cache"));
+    assert!(!page.text().contains("<script>"), "no inline script");
+    for (asset, kind) in [
+        ("app.js", "text/javascript; charset=utf-8"),
+        ("style.css", "text/css; charset=utf-8"),
+        ("icon.svg", "image/svg+xml"),
+    ] {
+        let r = get(&server, &format!("/__admin/assets/{asset}")).await;
+        assert_eq!((r.status, r.header("content-type")), (200, Some(kind)));
+        assert_eq!(r.header("cache-control"), Some("no-cache"));
+    }
+    assert_eq!(get(&server, "/__admin/assets/nope.js").await.status, 404);
+    let bare = get(&server, "/__admin").await;
+    assert_eq!(
+        (bare.status, bare.header("location")),
+        (303, Some("/__admin/"))
+    );
+    let evil = [("Origin", "http://evil.example")];
+    for path in ["/__admin/", "/__admin/seed"] {
+        let r = request(&server, "GET", path, &evil, b"").await;
+        assert_eq!(r.status, 403);
+        assert_eq!(r.header("referrer-policy"), Some("no-referrer"));
+    }
+}
+
+#[tokio::test]
+async fn a_get_never_changes_state() {
+    let server = admin().await;
+    let chats = server.chats().len();
+    let plan = server.faults();
+    for path in [
+        "/__admin/reset",
+        "/__admin/chats",
+        "/__admin/holds/get_chats",
+        "/__admin/streams/end",
+        "/__admin/streams/cut",
+    ] {
+        let r = get(&server, path).await;
+        assert_eq!(r.status, 405, "{path}");
+        assert!(r.header("allow").is_some_and(|a| a != "GET"), "{path}");
+    }
+    assert_eq!(server.chats().len(), chats);
+    assert_eq!(server.faults(), plan);
+    let holds: Vec<serde_json::Value> = get(&server, "/__admin/holds").await.json();
+    assert!(holds.is_empty());
+    // A request nobody holds goes straight through.
+    assert_eq!(get(&server, "/chats").await.status, 200);
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_json_is_refused() {
+    let server = admin().await;
+    let chats = server.chats().len();
+    for kind in [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+    ] {
+        let headers = [("Content-Type", kind)];
+        let r = request(
+            &server,
+            "POST",
+            "/__admin/chats",
+            &headers,
+            br#"{"name":"X"}"#,
+        )
+        .await;
+        assert_eq!(r.status, 415, "{kind}: {}", r.text());
+        let r = request(&server, "POST", "/__admin/reset", &headers, b"").await;
+        assert_eq!(r.status, 415, "{kind}");
+    }
+    assert_eq!(server.chats().len(), chats, "nothing changed");
+    let json = [("Content-Type", "application/json; charset=utf-8")];
+    let r = request(&server, "POST", "/__admin/chats", &json, br#"{"name":"X"}"#).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+}

@@ -14,6 +14,7 @@ mod heads;
 mod keys;
 mod lifecycle;
 mod limits;
+mod live;
 mod readme;
 mod serve;
 mod sse;

@@ -821,9 +821,27 @@
       await call('PUT', API.faults, text);
       toast('Plan applied');
     } catch (e) {
-      errors.append(errorItem(...fieldError(e)));
+      const [field, reason] = fieldError(e);
+      errors.append(errorItem(field, reason));
+      selectField(field);
     }
   });
+
+  /** Selects the line of `route.field` in the editor, so the error points at it. */
+  function selectField(field) {
+    const area = $('plan-json');
+    const text = area.value;
+    let at = 0;
+    for (const part of String(field).split('.')) {
+      const found = text.indexOf(`"${part}"`, at);
+      if (found < 0) return;
+      at = found;
+    }
+    const start = text.lastIndexOf('\n', at) + 1;
+    const end = text.indexOf('\n', at);
+    area.focus();
+    area.setSelectionRange(start, end < 0 ? text.length : end);
+  }
 
   /** A refused plan's error as `[field, reason]`. */
   function fieldError(e) {

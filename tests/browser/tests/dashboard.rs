@@ -281,6 +281,53 @@ async fn a_reused_key_shows_its_diagnostic_whose_link_opens_the_request() {
     page.close().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_plan_edited_as_json_shows_its_field_and_changes_nothing() {
+    let Some(chrome) = Chrome::find_or_skip() else {
+        return;
+    };
+    let _turn = TURN.lock().await;
+    let server = server().await;
+    let page = open(&chrome, &server).await;
+    let before = admin_json(&server, "faults").await;
+
+    page.browser()
+        .click("#plan-editor summary")
+        .await
+        .expect("opens the editor");
+    page.browser()
+        .eval(
+            "document.getElementById('plan-json').value =
+               JSON.stringify({get_chats: {unavailable: 1.5}}, null, 2);",
+        )
+        .await
+        .expect("edits the plan");
+    page.browser()
+        .click("#plan-apply")
+        .await
+        .expect("applies it");
+    let error = page
+        .browser()
+        .wait_until(
+            "the plan's error",
+            "const li = document.querySelector('#plan-errors li');
+             return li && li.textContent;",
+            WAIT,
+        )
+        .await
+        .expect("the error is shown");
+
+    let error = error.as_str().unwrap_or_default();
+    assert!(error.starts_with("get_chats.unavailable: "), "{error}");
+    assert!(error.contains("1.5"), "{error}");
+    assert_eq!(
+        admin_json(&server, "faults").await,
+        before,
+        "nothing changed"
+    );
+    page.close().await;
+}
+
 /// The first complete file in `dir` (Chromium writes `*.crdownload`
 /// first, then renames it).
 fn downloaded(dir: &Path) -> Option<PathBuf> {

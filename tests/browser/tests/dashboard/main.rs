@@ -1,0 +1,13 @@
+//! The admin dashboard (`/__admin/`) in real headless Chromium: it loads,
+//! shows what the server does as it happens, and its controls steer the
+//! server through the admin API. Each test skips (passes, saying why) when
+//! Chromium or ChromeDriver is not installed.
+//!
+//! - `shows`: what the page shows (requests, diagnostics, chats) and how;
+//! - `steers`: its controls (faults, presets, plan, holds, downloads);
+//! - `screenshot`: a busy session, saved for the README.
+
+mod screenshot;
+mod shows;
+mod steers;
+mod support;

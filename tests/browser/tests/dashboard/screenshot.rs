@@ -1,0 +1,94 @@
+//! A busy session, as the README shows it: the screenshot is saved to
+//! `tests/browser/screenshots/dashboard.png`.
+
+use std::path::Path;
+
+use mock_chat_server::{Fault, MockChatServer, Route};
+use mock_chat_server_browser::dashboard::Dashboard;
+use mock_chat_server_browser::driver::Chrome;
+use mock_chat_server_browser::http;
+
+use crate::support::{open, server, TURN, WAIT};
+
+/// Traffic for the screenshot: POSTs with keys (one reused, one missing)
+/// and duplicates while calm, then the reference preset clicked on the page
+/// and GETs under its chaos with forced faults, and a stream.
+async fn busy_session(server: &MockChatServer, page: &Dashboard) {
+    let chats = server.chats();
+    for (i, chat) in chats.iter().take(3).enumerate() {
+        let url = server.url(&format!("/chats/{}/messages", chat.id));
+        if i == 1 {
+            server.force_duplicates(3);
+        }
+        let body = format!(r#"{{"text":"Hello from the app, message {i}"}}"#);
+        let _ = http::post_json(&url, Some(&format!("key-{i}")), &body).await;
+        let _ = http::get(&url).await;
+    }
+    let url = server.url(&format!("/chats/{}/messages", chats[0].id));
+    let _ = http::post_json(&url, Some("key-0"), r#"{"text":"Hello again"}"#).await;
+    let _ = http::post_json(&url, None, r#"{"text":"no key"}"#).await;
+    page.browser()
+        .click("button[data-preset='reference']")
+        .await
+        .expect("the preset button");
+    page.browser()
+        .wait_until(
+            "the reference plan is in force",
+            "return document.getElementById('fact-plan').textContent.startsWith('reference');",
+            WAIT,
+        )
+        .await
+        .expect("the plan changes");
+    let events = server.url("/events?stream=messages");
+    tokio::spawn(async move { http::get(&events).await });
+    server.force(Route::GetChats, Fault::Unavailable);
+    server.force(Route::GetChats, Fault::timeout());
+    for _ in 0..30 {
+        // Faults are what the table shows: any answer, or none, will do.
+        let _ = http::get(&server.url("/chats")).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_session_as_the_readme_shows_it() {
+    let Some(chrome) = Chrome::find_or_skip() else {
+        return;
+    };
+    let _turn = TURN.lock().await;
+    let server = server().await;
+    let page = open(&chrome, &server).await;
+
+    busy_session(&server, &page).await;
+    let newest = server.received_requests().last().expect("requests").seq;
+    page.row(newest, WAIT)
+        .await
+        .expect("the newest request is shown");
+    page.browser()
+        .wait_until(
+            "the diagnostics are listed",
+            "return document.querySelectorAll('#diagnostics li').length >= 2;",
+            WAIT,
+        )
+        .await
+        .expect("the reused key's diagnostic");
+    page.browser()
+        .click("#diagnostics li button")
+        .await
+        .expect("opens the request");
+    page.browser()
+        .wait_until(
+            "the details are loaded",
+            "return document.getElementById('details-journal').textContent !== 'loading…';",
+            WAIT,
+        )
+        .await
+        .expect("the details load");
+
+    let shot = Path::new(env!("CARGO_MANIFEST_DIR")).join("screenshots/dashboard.png");
+    page.browser()
+        .screenshot(&shot)
+        .await
+        .expect("a screenshot");
+    assert!(std::fs::metadata(&shot).expect("saved").len() > 10_000);
+    page.close().await;
+}

@@ -1,0 +1,193 @@
+//! What the page shows: the session, requests as they happen (and only the
+//! visible rows), diagnostics with their request, message texts as text.
+
+use std::time::Duration;
+
+use mock_chat_server::Author;
+use mock_chat_server_browser::driver::Chrome;
+use mock_chat_server_browser::http;
+use serde_json::Value;
+
+use crate::support::{admin_json, last_seq, open, server, TURN, WAIT};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_loads_with_the_seed_the_chats_and_a_force_button_per_route_and_fault() {
+    let Some(chrome) = Chrome::find_or_skip() else {
+        return;
+    };
+    let _turn = TURN.lock().await;
+    let server = server().await;
+    let page = open(&chrome, &server).await;
+
+    let shown = page
+        .browser()
+        .eval(
+            "return {
+               title: document.title,
+               seed: document.getElementById('fact-seed').textContent,
+               rerun: document.getElementById('rerun-cmd').value,
+               chats: document.querySelectorAll('#chats .chat').length,
+               buttons: document.querySelectorAll('#force-table button[data-fault]').length,
+             };",
+        )
+        .await
+        .expect("the page runs scripts");
+    let catalogue = admin_json(&server, "catalogue").await;
+    let pairs: usize = catalogue["routes"]
+        .as_array()
+        .expect("routes")
+        .iter()
+        .map(|r| r["faults"].as_array().map_or(0, Vec::len))
+        .sum();
+
+    assert!(shown["title"]
+        .as_str()
+        .unwrap_or("")
+        .contains("mock-chat-server"));
+    assert_eq!(shown["seed"], "23");
+    assert!(
+        shown["rerun"].as_str().unwrap_or("").contains("23"),
+        "{shown}"
+    );
+    assert_eq!(shown["chats"], server.chats().len());
+    assert!(pairs > 0);
+    assert_eq!(shown["buttons"], pairs, "one button per route and fault");
+    page.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_made_by_the_test_appears_within_a_second_and_only_visible_rows_are_drawn() {
+    let Some(chrome) = Chrome::find_or_skip() else {
+        return;
+    };
+    let _turn = TURN.lock().await;
+    let server = server().await;
+    let page = open(&chrome, &server).await;
+
+    let answer = http::get(&server.url("/chats")).await.expect("answers");
+    let seq = last_seq(&server, "/chats");
+    let row = page.row(seq, Duration::from_secs(1)).await;
+
+    assert_eq!(answer.status, 200);
+    let row = row.expect("the request's row appears within 1 s");
+    assert_eq!(row["status"], "200");
+    assert_eq!(row["route"], "get chats");
+    assert_eq!(row["path"], "GET /chats");
+
+    for _ in 0..300 {
+        http::get(&server.url("/chats")).await.expect("answers");
+    }
+    page.row(last_seq(&server, "/chats"), WAIT)
+        .await
+        .expect("the newest row is drawn");
+    let drawn = page.rows_in_dom().await.expect("counts rows");
+    assert!((1..80).contains(&drawn), "{drawn} rows in the DOM for 301");
+    page.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reused_key_shows_its_diagnostic_whose_link_opens_the_request() {
+    let Some(chrome) = Chrome::find_or_skip() else {
+        return;
+    };
+    let _turn = TURN.lock().await;
+    let server = server().await;
+    let page = open(&chrome, &server).await;
+    let chat = server.chats()[0].id.to_string();
+    let url = server.url(&format!("/chats/{chat}/messages"));
+
+    let first = http::post_json(&url, Some("reused"), r#"{"text":"first"}"#).await;
+    let second = http::post_json(&url, Some("reused"), r#"{"text":"second"}"#).await;
+
+    assert_eq!(first.expect("answers").status, 200);
+    assert_eq!(second.expect("answers").status, 200);
+    let seq = server.diagnostics()[0].request_seq;
+    let text = page
+        .browser()
+        .wait_until(
+            "the diagnostic is listed",
+            "const li = document.querySelector('#diagnostics li[data-kind=key_reused_for_different_message]');
+             return li && li.textContent;",
+            WAIT,
+        )
+        .await
+        .expect("the diagnostic appears");
+    let text = text.as_str().unwrap_or_default();
+    assert!(text.contains(&format!("request #{seq}")), "{text}");
+    assert!(text.contains("Idempotency-Key"), "its rule: {text}");
+
+    page.browser()
+        .click("#diagnostics li[data-kind=key_reused_for_different_message] button")
+        .await
+        .expect("the link is a button");
+    let title = page
+        .browser()
+        .wait_until(
+            "the details of the request",
+            "const d = document.getElementById('details');
+             return !d.hidden && document.getElementById('details-title').textContent;",
+            WAIT,
+        )
+        .await
+        .expect("the details open");
+    assert!(
+        title
+            .as_str()
+            .unwrap_or("")
+            .starts_with(&format!("#{seq} ")),
+        "{title}"
+    );
+    page.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_text_with_markup_is_shown_as_text() {
+    let Some(chrome) = Chrome::find_or_skip() else {
+        return;
+    };
+    let _turn = TURN.lock().await;
+    let server = server().await;
+    let page = open(&chrome, &server).await;
+    let chat = server.chats()[0].clone();
+    let text =
+        r#"<script>window.__owned = 1</script><img src=x onerror="window.__owned = 2"><b>bold</b>"#;
+
+    page.browser()
+        .click("input[name=author][value=user]")
+        .await
+        .expect("the author radio");
+    let input = page
+        .browser()
+        .client()
+        .find(fantoccini::Locator::Id("inject-text"))
+        .await
+        .expect("the text field");
+    input.send_keys(text).await.expect("types");
+    page.browser()
+        .click("#inject button[type=submit]")
+        .await
+        .expect("injects");
+
+    let script = format!(
+        "return [...document.querySelectorAll('#chats .msg .text')].some((n) => n.textContent === {});",
+        Value::from(text)
+    );
+    page.browser()
+        .wait_until("the message is listed as text", &script, WAIT)
+        .await
+        .expect("the message appears");
+    let injected = page
+        .browser()
+        .eval(
+            "return {owned: window.__owned ?? null,
+                     elements: document.querySelectorAll('#chats script, #chats img, #chats b').length};",
+        )
+        .await
+        .expect("the page runs scripts");
+    assert_eq!(injected["owned"], Value::Null);
+    assert_eq!(injected["elements"], 0);
+    let stored = server.messages(&chat.id);
+    let last = stored.last().expect("stored");
+    assert_eq!((last.text.as_str(), last.author), (text, Author::User));
+    page.close().await;
+}

@@ -1,0 +1,237 @@
+//! What the page steers, each through an admin API call: a forced fault,
+//! a preset, a plan edited as JSON, the script's download, a hold.
+
+use std::path::{Path, PathBuf};
+
+use mock_chat_server::{Fault, FaultPlan, Route};
+use mock_chat_server_browser::dashboard::Dashboard;
+use mock_chat_server_browser::driver::Chrome;
+use mock_chat_server_browser::http;
+use serde_json::Value;
+
+use crate::support::{admin_json, eventually, last_seq, open, server, toast, TURN, WAIT};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clicking_503_on_the_next_get_chats_makes_the_next_get_a_503_and_its_row_says_so() {
+    let Some(chrome) = Chrome::find_or_skip() else {
+        return;
+    };
+    let _turn = TURN.lock().await;
+    let server = server().await;
+    let page = open(&chrome, &server).await;
+
+    page.browser()
+        .click("button[aria-label='503 on the next GET /chats']")
+        .await
+        .expect("the button is there");
+    toast(&page, "503 on the next GET /chats").await;
+    let forced = http::get(&server.url("/chats")).await.expect("answers");
+    let seq = last_seq(&server, "/chats");
+    let after = http::get(&server.url("/chats")).await.expect("answers");
+
+    assert_eq!(forced.status, 503, "{}", forced.body);
+    assert_eq!(after.status, 200, "forced once");
+    let row = page.row(seq, WAIT).await.expect("the row appears");
+    assert_eq!(row["status"], "503");
+    assert_eq!(row["fault"], "unavailable");
+    page.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switching_to_hostile_shows_in_get_admin_faults_and_in_the_header() {
+    let Some(chrome) = Chrome::find_or_skip() else {
+        return;
+    };
+    let _turn = TURN.lock().await;
+    let server = server().await;
+    let page = open(&chrome, &server).await;
+    let hostile = serde_json::to_value(FaultPlan::hostile()).expect("a plan is JSON");
+    assert_ne!(admin_json(&server, "faults").await, hostile);
+
+    page.browser()
+        .click("button[data-preset='hostile']")
+        .await
+        .expect("the preset button is there");
+
+    eventually("GET /__admin/faults is the hostile plan", || async {
+        (admin_json(&server, "faults").await == hostile).then_some(())
+    })
+    .await;
+    assert_eq!(server.faults(), FaultPlan::hostile());
+    page.browser()
+        .wait_until(
+            "the header names the hostile plan and its button is pressed",
+            "return document.getElementById('fact-plan').textContent.startsWith('hostile')
+               && document.querySelector('[data-preset=hostile]').getAttribute('aria-pressed') === 'true';",
+            WAIT,
+        )
+        .await
+        .expect("the feed's plan change is shown");
+    page.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_plan_edited_as_json_shows_its_field_and_changes_nothing() {
+    let Some(chrome) = Chrome::find_or_skip() else {
+        return;
+    };
+    let _turn = TURN.lock().await;
+    let server = server().await;
+    let page = open(&chrome, &server).await;
+    let before = admin_json(&server, "faults").await;
+
+    page.browser()
+        .click("#plan-editor summary")
+        .await
+        .expect("opens the editor");
+    page.browser()
+        .eval(
+            "document.getElementById('plan-json').value =
+               JSON.stringify({get_chats: {unavailable: 1.5}}, null, 2);",
+        )
+        .await
+        .expect("edits the plan");
+    page.browser()
+        .click("#plan-apply")
+        .await
+        .expect("applies it");
+    let error = page
+        .browser()
+        .wait_until(
+            "the plan's error",
+            "const li = document.querySelector('#plan-errors li');
+             return li && li.textContent;",
+            WAIT,
+        )
+        .await
+        .expect("the error is shown");
+
+    let error = error.as_str().unwrap_or_default();
+    assert!(error.starts_with("get_chats.unavailable: "), "{error}");
+    assert!(error.contains("1.5"), "{error}");
+    assert_eq!(
+        admin_json(&server, "faults").await,
+        before,
+        "nothing changed"
+    );
+    page.close().await;
+}
+
+/// The first complete file in `dir` (Chromium writes `*.crdownload`
+/// first, then renames it).
+fn downloaded(dir: &Path) -> Option<PathBuf> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| Some(e.ok()?.path()))
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_downloaded_script_equals_get_admin_script() {
+    let Some(chrome) = Chrome::find_or_skip() else {
+        return;
+    };
+    let _turn = TURN.lock().await;
+    let server = server().await;
+    server.force(Route::GetChats, Fault::Unavailable);
+    for _ in 0..3 {
+        http::get(&server.url("/chats")).await.expect("answers");
+    }
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("dashboard-downloads-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a download folder");
+    let browser = chrome
+        .launch_with_downloads(&dir)
+        .await
+        .expect("chromedriver and chromium start");
+    let page = Dashboard::open(browser, &server.uri())
+        .await
+        .expect("the dashboard loads");
+
+    page.browser()
+        .click("#dl-script")
+        .await
+        .expect("the link is there");
+    let file = eventually("the script is downloaded", || async { downloaded(&dir) }).await;
+    let saved: Value = eventually("the download is complete JSON", || async {
+        serde_json::from_slice(&std::fs::read(&file).ok()?).ok()
+    })
+    .await;
+
+    assert_eq!(saved, admin_json(&server, "script").await);
+    let name = file.file_name().unwrap_or_default().to_string_lossy();
+    assert_eq!(name, "script-seed-23.json", "the server's file name");
+    assert!(saved.to_string().contains("unavailable"), "{saved}");
+    page.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hold_keeps_a_post_pending_until_released_and_ends_with_the_page() {
+    let Some(chrome) = Chrome::find_or_skip() else {
+        return;
+    };
+    let _turn = TURN.lock().await;
+    let server = server().await;
+    let page = open(&chrome, &server).await;
+    let chat = server.chats()[0].id.to_string();
+    let url = server.url(&format!("/chats/{chat}/messages"));
+    let hold = "button[data-route=post_message][aria-pressed=true]";
+
+    page.browser()
+        .click("#holds button[data-route=post_message]")
+        .await
+        .expect("the hold button is there");
+    page.browser()
+        .wait_until(
+            "the hold is on",
+            &format!("return document.querySelector('{hold}') !== null;"),
+            WAIT,
+        )
+        .await
+        .expect("the page holds the route");
+    let post =
+        tokio::spawn(
+            async move { http::post_json(&url, Some("held"), r#"{"text":"wait"}"#).await },
+        );
+    page.browser()
+        .wait_until(
+            "one request waits",
+            "const w = document.querySelector('.hold[data-route=post_message] .waiting');
+             return w && w.textContent === '1 waiting';",
+            WAIT,
+        )
+        .await
+        .expect("the page shows the waiting POST");
+
+    assert!(!post.is_finished(), "the POST is pending while held");
+    page.browser()
+        .click(hold)
+        .await
+        .expect("the release button");
+    let answer = tokio::time::timeout(WAIT, post).await.expect("released");
+    assert_eq!(answer.expect("the task").expect("answers").status, 200);
+
+    page.browser()
+        .click("#holds button[data-route=post_message]")
+        .await
+        .expect("hold again");
+    eventually("the hold is listed", || async {
+        (admin_json(&server, "holds").await.as_array()?.len() == 1).then_some(())
+    })
+    .await;
+    page.browser()
+        .open("about:blank")
+        .await
+        .expect("leaves the page");
+    eventually("leaving the page releases its hold", || async {
+        admin_json(&server, "holds")
+            .await
+            .as_array()?
+            .is_empty()
+            .then_some(())
+    })
+    .await;
+    page.close().await;
+}

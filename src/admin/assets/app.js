@@ -264,8 +264,10 @@
   const rowsWindow = $('rows-window');
   const rowsSpacer = $('rows-spacer');
 
+  /** The filters' values, read from the selects when they change. */
+  let current = { route: '', outcome: '' };
   function filters() {
-    return { route: $('filter-route').value, outcome: $('filter-outcome').value };
+    return current;
   }
 
   function passes(req, f) {
@@ -274,15 +276,22 @@
     return true;
   }
 
-  /** Rebuilds the filtered view (newest first). */
+  /** Rebuilds the filtered view (kept oldest first: new rows are pushed). */
   function refilter() {
     const f = filters();
-    const view = [];
-    for (let i = state.requests.length - 1; i >= 0; i -= 1) {
-      if (passes(state.requests[i], f)) view.push(state.requests[i]);
-    }
-    state.view = view;
+    state.view = state.requests.filter((req) => passes(req, f));
     dirty.rows = true;
+  }
+
+  /** The request on display row `i` (row 0 is the newest). */
+  const rowAt = (i) => state.view[state.view.length - 1 - i];
+
+  /** The display row of request `seq`, or -1. */
+  function rowOf(seq) {
+    for (let i = state.view.length - 1; i >= 0; i -= 1) {
+      if (state.view[i].seq === seq) return state.view.length - 1 - i;
+    }
+    return -1;
   }
 
   /** Adds (or updates) a request; keeps the view and the chart in step. */
@@ -307,7 +316,7 @@
     state.bySeq.set(req.seq, req);
     countOutcome(req, req._outcome, 1);
     if (passes(req, filters())) {
-      state.view.unshift(req);
+      state.view.push(req);
       keepScrollAnchor(1);
     }
     if (state.requests.length > MAX_REQUESTS + 500) trimRequests();
@@ -349,8 +358,11 @@
     const last = Math.min(total, Math.ceil((top + height) / ROW_H) + 5);
     rowsWindow.style.transform = `translateY(${first * ROW_H}px)`;
     const rows = [];
-    for (let i = first; i < last; i += 1) rows.push(rowNode(state.view[i], i));
+    for (let i = first; i < last; i += 1) rows.push(rowNode(rowAt(i), i));
     rowsWindow.replaceChildren(...rows);
+    const chosen = state.selected === null ? null : document.getElementById(`req-${state.selected}`);
+    if (chosen) rowsViewport.setAttribute('aria-activedescendant', chosen.id);
+    else rowsViewport.removeAttribute('aria-activedescendant');
     $('rows-empty').hidden = state.requests.length > 0;
     const shown = total === state.requests.length ? `${total}` : `${total} of ${state.requests.length}`;
     $('req-count').textContent = `${shown} request${state.requests.length === 1 ? '' : 's'}`;
@@ -389,12 +401,12 @@
     if (row) select(Number(row.dataset.seq));
   });
   rowsViewport.addEventListener('keydown', (event) => {
-    const index = state.view.findIndex((r) => r.seq === state.selected);
+    const index = state.selected === null ? -1 : rowOf(state.selected);
     const moves = { ArrowDown: 1, ArrowUp: -1, PageDown: 10, PageUp: -10, Home: -Infinity, End: Infinity };
     if (event.key in moves) {
       event.preventDefault();
       const next = Math.min(state.view.length - 1, Math.max(0, (index < 0 ? -1 : index) + moves[event.key]));
-      if (state.view[next]) select(state.view[next].seq);
+      if (rowAt(next)) select(rowAt(next).seq);
     } else if (event.key === 'Escape') {
       select(null);
     }
@@ -404,12 +416,13 @@
   function select(seq) {
     state.selected = seq;
     if (seq !== null) {
-      let index = state.view.findIndex((r) => r.seq === seq);
+      let index = rowOf(seq);
       if (index < 0 && state.bySeq.has(seq)) {
         $('filter-route').value = '';
         $('filter-outcome').value = '';
+        current = { route: '', outcome: '' };
         refilter();
-        index = state.view.findIndex((r) => r.seq === seq);
+        index = rowOf(seq);
       }
       if (index >= 0) scrollToIndex(index);
       // Again once the details pane has taken its room.
@@ -431,8 +444,13 @@
     }
   }
 
-  $('filter-route').addEventListener('change', () => { refilter(); schedule(); });
-  $('filter-outcome').addEventListener('change', () => { refilter(); schedule(); });
+  function onFilter() {
+    current = { route: $('filter-route').value, outcome: $('filter-outcome').value };
+    refilter();
+    schedule();
+  }
+  $('filter-route').addEventListener('change', onFilter);
+  $('filter-outcome').addEventListener('change', onFilter);
 
   function fillOutcomeFilter() {
     const select = $('filter-outcome');
@@ -1134,7 +1152,7 @@
     if (dirty.details) { renderDetails(); dirty.details = false; }
     if (revealSelected) {
       revealSelected = false;
-      const index = state.view.findIndex((r) => r.seq === state.selected);
+      const index = rowOf(state.selected);
       if (index >= 0) scrollToIndex(index);
     }
     if (dirty.rows) { renderRows(); dirty.rows = false; }

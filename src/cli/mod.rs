@@ -313,7 +313,10 @@ fn admin_lines(cli: &Cli, ip: IpAddr, url: &str) -> String {
     }
     let mut out = format!("  admin API:  on — e.g. curl -X POST {url}/__admin/reset\n");
     let token = cli.admin_token.as_ref().map(|t| format!("?token={t}"));
-    out += &format!("  dashboard:  {url}/__admin/{}\n", token.unwrap_or_default());
+    out += &format!(
+        "  dashboard:  {url}/__admin/{}\n",
+        token.unwrap_or_default()
+    );
     if !ip.is_loopback() {
         let guard = if cli.admin_token.is_some() {
             "token required"

@@ -25,8 +25,13 @@ impl Dashboard {
     /// Opens `base/__admin/` in `browser` and waits until the feed is live
     /// and the force buttons (from the catalogue) are drawn.
     pub async fn open(browser: Browser, base: &str) -> Result<Dashboard, Error> {
+        Dashboard::open_url(browser, &format!("{base}/__admin/")).await
+    }
+
+    /// [`Dashboard::open`] at `url` (such as the page with `?token=…`).
+    pub async fn open_url(browser: Browser, url: &str) -> Result<Dashboard, Error> {
         browser.client().set_window_size(WINDOW.0, WINDOW.1).await?;
-        browser.open(&format!("{base}/__admin/")).await?;
+        browser.open(url).await?;
         browser
             .wait_until(
                 "the feed is live",

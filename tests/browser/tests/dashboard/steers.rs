@@ -235,3 +235,58 @@ async fn a_hold_keeps_a_post_pending_until_released_and_ends_with_the_page() {
     .await;
     page.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_in_the_address_is_exchanged_for_a_cookie_the_page_never_sees() {
+    let Some(chrome) = Chrome::find_or_skip() else {
+        return;
+    };
+    let _turn = TURN.lock().await;
+    let server = mock_chat_server::MockChatServer::builder()
+        .seed(23)
+        .admin_api(true)
+        .admin_token("s3cret-token")
+        .start()
+        .await;
+    let browser = chrome
+        .launch()
+        .await
+        .expect("chromedriver and chromium start");
+
+    let url = server.url("/__admin/?token=s3cret-token");
+    let page = Dashboard::open_url(browser, &url)
+        .await
+        .expect("the page loads with the cookie and its feed is live");
+    let seen = page
+        .browser()
+        .eval("return {href: location.href, cookie: document.cookie};")
+        .await
+        .expect("the page runs scripts");
+    page.browser()
+        .click("button[aria-label='503 on the next GET /chats']")
+        .await
+        .expect("the button is there");
+    toast(&page, "503 on the next GET /chats").await;
+    let without = http::get(&server.url("/__admin/faults")).await;
+
+    assert_eq!(
+        seen["href"],
+        server.url("/__admin/"),
+        "the token left the address"
+    );
+    assert!(
+        !seen["cookie"].as_str().unwrap_or("").contains("s3cret"),
+        "HttpOnly"
+    );
+    let forced = http::get(&server.url("/chats")).await.expect("answers");
+    assert_eq!(
+        forced.status, 503,
+        "the page's call was authorised by the cookie"
+    );
+    assert_eq!(
+        without.expect("answers").status,
+        401,
+        "the token is still required"
+    );
+    page.close().await;
+}

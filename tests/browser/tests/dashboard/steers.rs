@@ -167,8 +167,29 @@ async fn the_downloaded_script_equals_get_admin_script() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The hold toggle of `POST /chats/{chat_id}/messages`, and the same
+/// button once it holds (then labelled "Release").
+const HOLD: &str = "#holds button[data-route=post_message]";
+const HELD: &str = "#holds button[data-route=post_message][aria-pressed=true]";
+
+/// Clicks the POST route's hold and waits until the page holds it.
+async fn hold_posts(page: &Dashboard) {
+    page.browser()
+        .click(HOLD)
+        .await
+        .expect("the hold button is there");
+    page.browser()
+        .wait_until(
+            "the hold is on",
+            &format!("return document.querySelector('{HELD}') !== null;"),
+            WAIT,
+        )
+        .await
+        .expect("the page holds the route");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_hold_keeps_a_post_pending_until_released_and_ends_with_the_page() {
+async fn a_hold_keeps_a_post_pending_until_released() {
     let Some(chrome) = Chrome::find_or_skip() else {
         return;
     };
@@ -177,20 +198,8 @@ async fn a_hold_keeps_a_post_pending_until_released_and_ends_with_the_page() {
     let page = open(&chrome, &server).await;
     let chat = server.chats()[0].id.to_string();
     let url = server.url(&format!("/chats/{chat}/messages"));
-    let hold = "button[data-route=post_message][aria-pressed=true]";
 
-    page.browser()
-        .click("#holds button[data-route=post_message]")
-        .await
-        .expect("the hold button is there");
-    page.browser()
-        .wait_until(
-            "the hold is on",
-            &format!("return document.querySelector('{hold}') !== null;"),
-            WAIT,
-        )
-        .await
-        .expect("the page holds the route");
+    hold_posts(&page).await;
     let post =
         tokio::spawn(
             async move { http::post_json(&url, Some("held"), r#"{"text":"wait"}"#).await },
@@ -207,24 +216,36 @@ async fn a_hold_keeps_a_post_pending_until_released_and_ends_with_the_page() {
 
     assert!(!post.is_finished(), "the POST is pending while held");
     page.browser()
-        .click(hold)
+        .click(HELD)
         .await
         .expect("the release button");
     let answer = tokio::time::timeout(WAIT, post).await.expect("released");
     assert_eq!(answer.expect("the task").expect("answers").status, 200);
+    assert!(server
+        .messages(&server.chats()[0].id)
+        .iter()
+        .any(|m| m.text == "wait"));
+    page.close().await;
+}
 
-    page.browser()
-        .click("#holds button[data-route=post_message]")
-        .await
-        .expect("hold again");
-    eventually("the hold is listed", || async {
-        (admin_json(&server, "holds").await.as_array()?.len() == 1).then_some(())
-    })
-    .await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hold_made_from_the_page_ends_when_the_page_is_left() {
+    let Some(chrome) = Chrome::find_or_skip() else {
+        return;
+    };
+    let _turn = TURN.lock().await;
+    let server = server().await;
+    let page = open(&chrome, &server).await;
+
+    hold_posts(&page).await;
+    let holds = admin_json(&server, "holds").await;
     page.browser()
         .open("about:blank")
         .await
         .expect("leaves the page");
+
+    assert_eq!(holds.as_array().map(Vec::len), Some(1), "{holds}");
+    assert_eq!(holds[0]["route"], "post_message");
     eventually("leaving the page releases its hold", || async {
         admin_json(&server, "holds")
             .await

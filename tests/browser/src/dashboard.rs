@@ -16,6 +16,13 @@ pub const LOAD: Duration = Duration::from_secs(15);
 /// The window a screenshot shows.
 pub const WINDOW: (u32, u32) = (1440, 1000);
 
+/// Flags that make Chromium prefer a dark colour scheme (the page follows
+/// `prefers-color-scheme`).
+pub const DARK: &[&str] = &[
+    "--force-dark-mode",
+    "--blink-settings=preferredColorScheme=0",
+];
+
 /// A dashboard open in a browser.
 pub struct Dashboard {
     browser: Browser,

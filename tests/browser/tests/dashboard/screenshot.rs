@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use mock_chat_server::{Fault, MockChatServer, Route};
-use mock_chat_server_browser::dashboard::Dashboard;
+use mock_chat_server_browser::dashboard::{Dashboard, DARK};
 use mock_chat_server_browser::driver::Chrome;
 use mock_chat_server_browser::http;
 
@@ -49,16 +49,10 @@ async fn busy_session(server: &MockChatServer, page: &Dashboard) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_busy_session_as_the_readme_shows_it() {
-    let Some(chrome) = Chrome::find_or_skip() else {
-        return;
-    };
-    let _turn = TURN.lock().await;
-    let server = server().await;
-    let page = open(&chrome, &server).await;
-
-    busy_session(&server, &page).await;
+/// Waits until `page` shows the session's newest request and its
+/// diagnostics, opens the first diagnostic's request, saves a screenshot
+/// as `screenshots/{name}`.
+async fn shoot(page: &Dashboard, server: &MockChatServer, name: &str) {
     let newest = server.received_requests().last().expect("requests").seq;
     page.row(newest, WAIT)
         .await
@@ -83,12 +77,52 @@ async fn a_busy_session_as_the_readme_shows_it() {
         )
         .await
         .expect("the details load");
-
-    let shot = Path::new(env!("CARGO_MANIFEST_DIR")).join("screenshots/dashboard.png");
+    let shot = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("screenshots")
+        .join(name);
     page.browser()
         .screenshot(&shot)
         .await
         .expect("a screenshot");
     assert!(std::fs::metadata(&shot).expect("saved").len() > 10_000);
-    page.close().await;
+}
+
+/// The page's background colour.
+async fn background(page: &Dashboard) -> String {
+    let colour = page
+        .browser()
+        .eval("return getComputedStyle(document.body).backgroundColor;")
+        .await
+        .expect("the page runs scripts");
+    colour.as_str().unwrap_or_default().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_session_as_the_readme_shows_it_light_and_dark() {
+    let Some(chrome) = Chrome::find_or_skip() else {
+        return;
+    };
+    let _turn = TURN.lock().await;
+    let server = server().await;
+    let light = open(&chrome, &server).await;
+
+    busy_session(&server, &light).await;
+    shoot(&light, &server, "dashboard.png").await;
+    let dark = chrome
+        .launch_with_flags(DARK)
+        .await
+        .expect("chromedriver and chromium start");
+    let dark = Dashboard::open(dark, &server.uri())
+        .await
+        .expect("the dashboard loads");
+    shoot(&dark, &server, "dashboard-dark.png").await;
+
+    assert_eq!(background(&light).await, "rgb(246, 247, 249)");
+    assert_eq!(
+        background(&dark).await,
+        "rgb(15, 18, 22)",
+        "prefers-color-scheme: dark"
+    );
+    light.close().await;
+    dark.close().await;
 }

@@ -311,3 +311,88 @@ async fn a_token_in_the_address_is_exchanged_for_a_cookie_the_page_never_sees() 
     );
     page.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicates_for_the_next_message_show_as_copies_sent() {
+    let Some(chrome) = Chrome::find_or_skip() else {
+        return;
+    };
+    let _turn = TURN.lock().await;
+    let server = server().await;
+    let page = open(&chrome, &server).await;
+    let chat = server.chats()[1].id.to_string();
+    let url = server.url(&format!("/chats/{chat}/messages"));
+
+    page.browser()
+        .eval("document.getElementById('dup-copies').value = '3';")
+        .await
+        .expect("sets the copies");
+    page.browser()
+        .click("#dup-apply")
+        .await
+        .expect("the button");
+    toast(&page, "Next message delivered 3 times").await;
+    let posted = http::post_json(&url, Some("thrice"), r#"{"text":"three copies"}"#).await;
+
+    assert_eq!(posted.expect("answers").status, 200);
+    page.browser()
+        .wait_until(
+            "the message with its copies",
+            "return [...document.querySelectorAll('#chats .msg')].some((m) =>
+               m.querySelector('.text').textContent === 'three copies'
+               && m.querySelector('.copies').textContent === '3× sent');",
+            WAIT,
+        )
+        .await
+        .expect("the page shows 3 copies sent");
+    page.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cutting_the_open_streams_cuts_the_tests_stream_and_counts_it() {
+    let Some(chrome) = Chrome::find_or_skip() else {
+        return;
+    };
+    let _turn = TURN.lock().await;
+    let server = mock_chat_server::MockChatServer::builder()
+        .seed(23)
+        .admin_api(true)
+        .stream_lifetime(None)
+        .start()
+        .await;
+    let page = open(&chrome, &server).await;
+    let events = server.url("/events?stream=messages");
+    let stream = tokio::spawn(async move { http::get(&events).await });
+    server
+        .wait_for_subscribers(1)
+        .await
+        .expect("the stream opens");
+    page.browser()
+        .wait_until(
+            "one open stream",
+            "return document.getElementById('streams-count').textContent === '1';",
+            WAIT,
+        )
+        .await
+        .expect("the page counts the stream");
+
+    page.browser()
+        .click("#streams-cut")
+        .await
+        .expect("the button");
+    let ended = tokio::time::timeout(WAIT, stream)
+        .await
+        .expect("the stream stops");
+
+    assert!(ended.expect("the task").is_err(), "cut, not ended cleanly");
+    page.browser()
+        .wait_until(
+            "the cut is counted",
+            "return document.getElementById('streams-cuts').textContent === '1'
+               && document.getElementById('streams-count').textContent === '0';",
+            WAIT,
+        )
+        .await
+        .expect("the page shows the cut");
+    page.close().await;
+}

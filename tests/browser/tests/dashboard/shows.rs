@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use mock_chat_server::Author;
+use mock_chat_server::{Author, Fault, Route};
 use mock_chat_server_browser::driver::Chrome;
 use mock_chat_server_browser::http;
 use serde_json::Value;
@@ -189,5 +189,78 @@ async fn a_message_text_with_markup_is_shown_as_text() {
     let stored = server.messages(&chat.id);
     let last = stored.last().expect("stored");
     assert_eq!((last.text.as_str(), last.author), (text, Author::User));
+    page.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outcome_filter_keeps_the_503_and_its_row_opens_headers_body_and_journal() {
+    let Some(chrome) = Chrome::find_or_skip() else {
+        return;
+    };
+    let _turn = TURN.lock().await;
+    let server = server().await;
+    let page = open(&chrome, &server).await;
+    let chat = server.chats()[0].id.to_string();
+    let url = server.url(&format!("/chats/{chat}/messages"));
+    server.force(Route::PostMessage, Fault::Unavailable);
+
+    let refused = http::post_json(&url, Some("filtered"), r#"{"text":"refused once"}"#).await;
+    let seq = last_seq(&server, &format!("/chats/{chat}/messages"));
+    for _ in 0..3 {
+        http::get(&server.url("/chats")).await.expect("answers");
+    }
+    page.row(last_seq(&server, "/chats"), WAIT)
+        .await
+        .expect("the rows are shown");
+    page.browser()
+        .eval(
+            "const f = document.getElementById('filter-outcome');
+             f.value = '503';
+             f.dispatchEvent(new Event('change'));",
+        )
+        .await
+        .expect("filters");
+    let rows = page
+        .browser()
+        .wait_until(
+            "only the 503 is listed",
+            "const rows = [...document.querySelectorAll('.req-row')].map((r) => r.id);
+             return rows.length === 1 && rows;",
+            WAIT,
+        )
+        .await
+        .expect("one row");
+    page.browser()
+        .click(&format!("#req-{seq}"))
+        .await
+        .expect("opens the row");
+    let details = page
+        .browser()
+        .wait_until(
+            "the details are loaded",
+            "const j = document.getElementById('details-journal').textContent;
+             return j !== 'loading…' && {
+               headers: document.getElementById('details-headers').textContent,
+               body: document.getElementById('details-body').textContent,
+               journal: j,
+             };",
+            WAIT,
+        )
+        .await
+        .expect("the details load");
+
+    assert_eq!(refused.expect("answers").status, 503);
+    assert_eq!(rows[0], format!("req-{seq}"));
+    let headers = details["headers"].as_str().unwrap_or_default();
+    assert!(
+        headers.contains("idempotency-key") && headers.contains("filtered"),
+        "{headers}"
+    );
+    assert_eq!(details["body"], r#"{"text":"refused once"}"#);
+    let journal = details["journal"].as_str().unwrap_or_default();
+    assert!(
+        journal.contains("\"unavailable\"") && journal.contains("\"forced\": true"),
+        "{journal}"
+    );
     page.close().await;
 }

@@ -76,6 +76,35 @@ impl Dashboard {
             .await
     }
 
+    /// Chooses `value` in the filter `select_id` (`filter-route` or
+    /// `filter-outcome`), as a user does.
+    pub async fn filter(&self, select_id: &str, value: &str) -> Result<(), Error> {
+        let script = format!(
+            "const f = document.getElementById({});
+             f.value = {};
+             f.dispatchEvent(new Event('change'));",
+            Value::from(select_id),
+            Value::from(value)
+        );
+        self.browser.eval(&script).await?;
+        Ok(())
+    }
+
+    /// Waits until the details pane has loaded; returns its `headers`,
+    /// `body` and `journal` texts.
+    pub async fn details(&self, limit: Duration) -> Result<Value, Error> {
+        let script = "const j = document.getElementById('details-journal').textContent;
+             return !document.getElementById('details').hidden && j !== 'loading…' && {
+               title: document.getElementById('details-title').textContent,
+               headers: document.getElementById('details-headers').textContent,
+               body: document.getElementById('details-body').textContent,
+               journal: j,
+             };";
+        self.browser
+            .wait_until("the details are loaded", script, limit)
+            .await
+    }
+
     /// How many request rows are in the DOM (the table draws only the
     /// visible ones).
     pub async fn rows_in_dom(&self) -> Result<u64, Error> {

@@ -69,14 +69,7 @@ async fn shoot(page: &Dashboard, server: &MockChatServer, name: &str) {
         .click("#diagnostics li button")
         .await
         .expect("opens the request");
-    page.browser()
-        .wait_until(
-            "the details are loaded",
-            "return document.getElementById('details-journal').textContent !== 'loading…';",
-            WAIT,
-        )
-        .await
-        .expect("the details load");
+    page.details(WAIT).await.expect("the details load");
     let shot = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("screenshots")
         .join(name);

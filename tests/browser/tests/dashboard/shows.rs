@@ -120,16 +120,7 @@ async fn a_reused_key_shows_its_diagnostic_whose_link_opens_the_request() {
         .click("#diagnostics li[data-kind=key_reused_for_different_message] button")
         .await
         .expect("the link is a button");
-    let title = page
-        .browser()
-        .wait_until(
-            "the details of the request",
-            "const d = document.getElementById('details');
-             return !d.hidden && document.getElementById('details-title').textContent;",
-            WAIT,
-        )
-        .await
-        .expect("the details open");
+    let title = page.details(WAIT).await.expect("the details open")["title"].clone();
     assert!(
         title
             .as_str()
@@ -212,14 +203,7 @@ async fn the_outcome_filter_keeps_the_503_and_its_row_opens_headers_body_and_jou
     page.row(last_seq(&server, "/chats"), WAIT)
         .await
         .expect("the rows are shown");
-    page.browser()
-        .eval(
-            "const f = document.getElementById('filter-outcome');
-             f.value = '503';
-             f.dispatchEvent(new Event('change'));",
-        )
-        .await
-        .expect("filters");
+    page.filter("filter-outcome", "503").await.expect("filters");
     let rows = page
         .browser()
         .wait_until(
@@ -234,20 +218,7 @@ async fn the_outcome_filter_keeps_the_503_and_its_row_opens_headers_body_and_jou
         .click(&format!("#req-{seq}"))
         .await
         .expect("opens the row");
-    let details = page
-        .browser()
-        .wait_until(
-            "the details are loaded",
-            "const j = document.getElementById('details-journal').textContent;
-             return j !== 'loading…' && {
-               headers: document.getElementById('details-headers').textContent,
-               body: document.getElementById('details-body').textContent,
-               journal: j,
-             };",
-            WAIT,
-        )
-        .await
-        .expect("the details load");
+    let details = page.details(WAIT).await.expect("the details load");
 
     assert_eq!(refused.expect("answers").status, 503);
     assert_eq!(rows[0], format!("req-{seq}"));

@@ -454,7 +454,7 @@
 
   function fillOutcomeFilter() {
     const select = $('filter-outcome');
-    for (const o of [...OUTCOMES, { id: 'pending', label: 'pending' }]) {
+    for (const o of [...OUTCOMES, { id: 'other', label: 'other' }]) {
       const option = el('option', null, o.label);
       option.value = o.id;
       select.append(option);
@@ -478,11 +478,24 @@
 
   // ---------------------------------------------------------------- details
 
+  /** Requests opened from a link but no longer in the table (a few). */
+  const stubs = new Map();
+
+  function stubFor(seq) {
+    if (!stubs.has(seq)) {
+      stubs.set(seq, { seq, sinceMs: null, latencyMs: null, _outcome: 'other', _stub: true });
+      if (stubs.size > 20) stubs.delete(stubs.keys().next().value);
+    }
+    return stubs.get(seq);
+  }
+
   function renderDetails() {
-    const req = state.selected === null ? null : state.bySeq.get(state.selected);
+    let req = state.selected === null ? null : state.bySeq.get(state.selected);
+    if (!req && state.selected !== null) req = stubFor(state.selected);
     $('details').hidden = !req;
     if (!req) return;
-    $('details-title').textContent = `#${req.seq} · ${req.method || ''} ${req.path || ''}`;
+    const older = req._stub ? ' (older than the table)' : '';
+    $('details-title').textContent = `#${req.seq} · ${req.method || ''} ${req.path || ''}${older}`;
     fillKv($('details-summary'), [
       ['route', words(req.route) || '—'],
       ['status', statusText(req, req._outcome)],
@@ -501,6 +514,12 @@
     $('details-journal').textContent = 'loading…';
     loadFull(req.seq).then((full) => {
       req._full = full;
+      if (req._stub && full.request) {
+        Object.assign(req, normaliseRequest(full.request));
+        req._outcome = outcomeOf(req);
+        dirty.details = true;
+        schedule();
+      }
       if (state.selected === req.seq) showFull(req, full);
     }, (e) => {
       $('details-body').textContent = `not available: ${e.message}`;

@@ -235,3 +235,37 @@ async fn the_outcome_filter_keeps_the_503_and_its_row_opens_headers_body_and_jou
     );
     page.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_diagnostic_whose_request_left_the_table_still_opens_it() {
+    let Some(chrome) = Chrome::find_or_skip() else {
+        return;
+    };
+    let _turn = TURN.lock().await;
+    let server = server().await;
+    let chat = server.chats()[0].id.to_string();
+    let url = server.url(&format!("/chats/{chat}/messages"));
+    let keyless = http::post_json(&url, None, r#"{"text":"no key"}"#).await;
+    let seq = last_seq(&server, &format!("/chats/{chat}/messages"));
+    // More than the feed's snapshot holds (500), so the POST is not in it.
+    for _ in 0..520 {
+        http::get(&server.url("/chats")).await.expect("answers");
+    }
+
+    let page = open(&chrome, &server).await;
+    page.browser()
+        .click("#diagnostics li[data-kind=missing_idempotency_key] button")
+        .await
+        .expect("the diagnostic's link");
+    let details = page.details(WAIT).await.expect("the details load");
+
+    assert_eq!(keyless.expect("answers").status, 400);
+    let title = details["title"].as_str().unwrap_or_default();
+    assert!(
+        title.starts_with(&format!("#{seq} · POST /chats/")),
+        "{title}"
+    );
+    assert!(title.ends_with("(older than the table)"), "{title}");
+    assert_eq!(details["body"], r#"{"text":"no key"}"#);
+    page.close().await;
+}

@@ -165,7 +165,6 @@
     left: 0,
     lastEvent: null,      // the newest event id delivered
     holds: new Map(),     // route → {id, waiting, viewer}
-    forced: [],           // the latest forced faults (the feed's `forced` changes)
     plan: null,
     buckets: new Map(),   // second (server time, floor) → counts per outcome
   };
@@ -1111,10 +1110,6 @@
       if (p.plan) showPlan(p.plan);
       dirty.header = true;
     },
-    forced(f) {
-      state.forced.push(f);
-      if (state.forced.length > 20) state.forced.shift();
-    },
     reset() {
       // The feed sends no new snapshot after a reset: a new connection does.
       resetState();
@@ -1145,7 +1140,6 @@
     state.openStreams = 0;
     state.holds.clear();
     state.buckets.clear();
-    state.forced = [];
     state.cuts = 0;
     state.ends = 0;
     state.left = 0;

@@ -702,6 +702,7 @@
     $('streams-count').textContent = String(state.openStreams);
     $('streams-cuts').textContent = String(state.cuts);
     $('streams-ends').textContent = String(state.ends);
+    $('streams-left').textContent = String(state.left);
     $('streams-last').textContent = state.lastEvent === null ? '–' : `#${state.lastEvent}`;
     const items = [...state.streams.values()].map((s) => {
       const li = el('li');

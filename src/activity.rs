@@ -1,13 +1,12 @@
 //! What a server is busy with: JSON requests in flight, bot answers
 //! pending, requests held at a gate. The waits of the handle watch it.
 
-use std::collections::HashMap;
 use std::sync::atomic::{fence, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
-use crate::chaos::Route;
+use crate::chaos::{Route, ROUTES};
 use crate::sync::lock;
 
 /// Counts of things in progress.
@@ -70,7 +69,8 @@ pub(crate) struct Activity {
     changes: watch::Sender<u64>,
     /// Bumped by `answer_bots_now`: pending bot answers go at once.
     hurry: watch::Sender<u64>,
-    gates: Mutex<HashMap<Route, Arc<Gate>>>,
+    /// Per route (by its position in the route table), its closed gate.
+    gates: Mutex<[Option<Arc<Gate>>; ROUTES]>,
     /// How many gates are closed (written under `gates`' lock): a request
     /// passes without the lock while there are none.
     closed: AtomicUsize,
@@ -99,7 +99,7 @@ impl Activity {
             bots: AtomicUsize::new(0),
             changes: watch::channel(0).0,
             hurry: watch::channel(0).0,
-            gates: Mutex::new(HashMap::new()),
+            gates: Mutex::new(Default::default()),
             closed: AtomicUsize::new(0),
         }
     }
@@ -163,10 +163,10 @@ impl Activity {
             waiting: AtomicUsize::new(0),
         });
         let mut gates = lock(&self.gates);
-        if let Some(old) = gates.insert(route, Arc::clone(&gate)) {
+        if let Some(old) = gates[route.position()].replace(Arc::clone(&gate)) {
             old.open();
         }
-        self.closed.store(gates.len(), Ordering::Release);
+        self.closed.store(closed(&*gates), Ordering::Release);
         gate
     }
 
@@ -174,10 +174,11 @@ impl Activity {
     pub(crate) fn open_gate(&self, route: Route, gate: &Arc<Gate>) {
         gate.open();
         let mut gates = lock(&self.gates);
-        if gates.get(&route).is_some_and(|g| Arc::ptr_eq(g, gate)) {
-            gates.remove(&route);
+        let slot = &mut gates[route.position()];
+        if slot.as_ref().is_some_and(|g| Arc::ptr_eq(g, gate)) {
+            *slot = None;
         }
-        self.closed.store(gates.len(), Ordering::Release);
+        self.closed.store(closed(&*gates), Ordering::Release);
     }
 
     /// Waits while a gate on `route` is closed.
@@ -185,7 +186,7 @@ impl Activity {
         if self.closed.load(Ordering::Acquire) == 0 {
             return;
         }
-        let Some(gate) = lock(&self.gates).get(&route).cloned() else {
+        let Some(gate) = lock(&self.gates)[route.position()].clone() else {
             return;
         };
         let mut open = gate.open.subscribe();
@@ -196,11 +197,16 @@ impl Activity {
     /// Opens every gate (reset, shutdown).
     pub(crate) fn open_all(&self) {
         let mut gates = lock(&self.gates);
-        for (_, gate) in gates.drain() {
+        for gate in gates.iter_mut().filter_map(Option::take) {
             gate.open();
         }
         self.closed.store(0, Ordering::Release);
     }
+}
+
+/// How many gates are closed.
+fn closed(gates: &[Option<Arc<Gate>>]) -> usize {
+    gates.iter().flatten().count()
 }
 
 #[cfg(test)]

@@ -2,7 +2,15 @@
 //! (store → events → bot), an injection, a reset, shutdown.
 //!
 //! The HTTP layer and the handle call into this and nothing below it; it
-//! knows nothing of HTTP.
+//! knows nothing of HTTP. A request goes through its [`RequestScope`]
+//! ([`scope`]); an SSE connection reads through its [`Subscription`]
+//! ([`subscription`]).
+
+mod scope;
+mod subscription;
+
+pub(crate) use scope::RequestScope;
+pub(crate) use subscription::Subscription;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
@@ -14,23 +22,25 @@ use tokio::sync::watch;
 use crate::activity::{Activity, Work};
 use crate::bot::{self, BotBehavior};
 use crate::chaos::engine::{Chaos, Published, MAX_FORCED};
-use crate::chaos::{Delay, EntryKind, Fault, Route};
+use crate::chaos::{
+    Delay, EntryKind, Fault, FaultPlan, FaultScript, JournalEntry, Route, MAX_COPIES,
+};
 use crate::clock::Ticker;
-use crate::diagnostics::Diagnostics;
+use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::events::EventHub;
 use crate::feed::{Change, Feed};
 use crate::fixtures::ChatFixture;
 use crate::model::{Author, Chat, ChatId, Message};
-use crate::records::Records;
-use crate::seeded::{rng_at, uuid_from, Stream};
+use crate::records::{RecordedRequest, Records};
+use crate::seeded::{rng_at, uuid_from, Purpose};
 use crate::store::{
     Committed, IdSource, LookupError, NewMessage, PostInput, PostOutcome, Store, StoredMessage,
 };
 
-/// Whether the server runs (and in which reset period) or stops.
+/// Whether the server runs (and in which epoch) or stops.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Lifecycle {
-    Running { period: u64 },
+    Running { epoch: u64 },
     ShuttingDown,
 }
 
@@ -80,7 +90,7 @@ impl App {
             bot: parts.bot,
             bot_delay: parts.bot_delay,
             fixtures: parts.fixtures,
-            lifecycle: watch::channel(Lifecycle::Running { period: 0 }).0,
+            lifecycle: watch::channel(Lifecycle::Running { epoch: 0 }).0,
             injected: AtomicU64::new(0),
             activity: Arc::new(Activity::new()),
             diagnostics: Arc::new(Diagnostics::new(time_scale).with_feed(Arc::clone(&feed))),
@@ -89,28 +99,75 @@ impl App {
         })
     }
 
-    pub(crate) fn chaos(&self) -> &Chaos {
-        &self.chaos
-    }
-
+    /// The event log, for the [handle](crate::MockChatServer)'s
+    /// in-process streams and waits (HTTP reads it through a
+    /// [`Subscription`]).
     pub(crate) fn events(&self) -> &Arc<EventHub> {
         &self.events
     }
 
-    pub(crate) fn records(&self) -> &Records {
-        &self.records
-    }
-
-    pub(crate) fn ticker(&self) -> &Ticker {
-        &self.ticker
-    }
-
+    /// What the server is busy with, for the handle's holds and waits
+    /// (HTTP goes through its [`RequestScope`]).
     pub(crate) fn activity(&self) -> &Arc<Activity> {
         &self.activity
     }
 
-    pub(crate) fn diagnostics(&self) -> &Arc<Diagnostics> {
-        &self.diagnostics
+    /// The seed every draw comes from.
+    pub(crate) fn seed(&self) -> u64 {
+        self.chaos.seed()
+    }
+
+    /// The fault plan in force.
+    pub(crate) fn plan(&self) -> Arc<FaultPlan> {
+        self.chaos.plan()
+    }
+
+    /// Replaces the fault plan (for the requests that follow).
+    pub(crate) fn set_plan(&self, plan: FaultPlan) {
+        self.feed.emit(|| Change::Plan(&plan));
+        self.chaos.set_plan(plan);
+    }
+
+    /// The server's time since start, and its time scale (for the live
+    /// feed's snapshot).
+    pub(crate) fn uptime_and_scale(&self) -> (Duration, f64) {
+        (self.ticker.reading().1, self.ticker.time_scale())
+    }
+
+    /// The chaos journal since start or reset.
+    pub(crate) fn journal(&self) -> Vec<JournalEntry> {
+        self.chaos.journal()
+    }
+
+    /// The non-calm decisions since start or reset, as a script.
+    pub(crate) fn recorded_script(&self) -> FaultScript {
+        self.chaos.recorded()
+    }
+
+    /// The last `n` journal entries.
+    pub(crate) fn journal_tail(&self, n: usize) -> Vec<JournalEntry> {
+        self.chaos.journal_tail(n)
+    }
+
+    /// The requests recorded since start or reset.
+    pub(crate) fn requests(&self) -> Vec<RecordedRequest> {
+        self.records.all()
+    }
+
+    /// A receiver that changes whenever a request is recorded or updated.
+    pub(crate) fn request_changes(&self) -> watch::Receiver<u64> {
+        self.records.changes()
+    }
+
+    /// What the diagnostics found since start or reset.
+    pub(crate) fn diagnosed(&self) -> Vec<Diagnostic> {
+        self.diagnostics.all()
+    }
+
+    /// Whether the next 405 with two `Allow` lines lists them the other
+    /// way round (as the reference does one time in eight).
+    pub(crate) fn allow_order_flips(&self) -> bool {
+        self.chaos.allow_order_flips()
     }
 
     /// The live feed: what happens, for the admin API's viewers.
@@ -176,7 +233,7 @@ impl App {
     /// `POST /chats/{id}/messages`: checks and stores (serialised with every
     /// other POST), publishes with chaos copies, schedules the bot; reports
     /// a key reused for another message.
-    pub(crate) fn post_message(
+    pub(crate) fn post(
         self: &Arc<Self>,
         input: PostInput<'_>,
         request_seq: u64,
@@ -209,9 +266,9 @@ impl App {
         if self.bot.is_silent() {
             return;
         }
-        let draw = bot::draw(self.chaos.seed(), committed.period, n, &self.bot_delay);
+        let draw = bot::draw(self.chaos.seed(), committed.epoch, n, &self.bot_delay);
         let delay = self.ticker.scale(draw.delay);
-        let period = committed.period;
+        let epoch = committed.epoch;
         // The stored message, shared: its text is read back when the bot
         // answers, not copied for the seconds it waits.
         let user_message = Arc::clone(&committed.message);
@@ -241,7 +298,7 @@ impl App {
                     text,
                     source: IdSource::Bot(n),
                     key: draw.key,
-                    period: Some(period),
+                    epoch: Some(epoch),
                 },
             );
         });
@@ -273,11 +330,11 @@ impl App {
     /// answer follows. `None` if the chat does not exist.
     pub(crate) fn inject(&self, chat: &ChatId, author: Author, text: String) -> Option<Message> {
         let n = self.injected.fetch_add(1, Ordering::SeqCst);
-        let period = self.store.period();
+        let epoch = self.store.epoch();
         let key = uuid_from(&mut rng_at(
             self.chaos.seed(),
-            Stream::Inject as u64,
-            period,
+            Purpose::Inject as u64,
+            epoch,
             n,
         ));
         self.publish_other(
@@ -288,7 +345,7 @@ impl App {
                 text,
                 source: IdSource::Injected(n),
                 key: key.to_string(),
-                period: None,
+                epoch: None,
             },
         )
         .map(|m| m.message())
@@ -302,8 +359,10 @@ impl App {
             return Err(format!("count must be from 1 to {MAX_FORCED}"));
         }
         match fault {
-            Fault::DuplicateEvent { copies } if !(1..=100).contains(&copies) => {
-                return Err("duplicate_event copies must be from 1 to 100".into())
+            Fault::DuplicateEvent { copies } if !(1..=MAX_COPIES).contains(&copies) => {
+                return Err(format!(
+                    "duplicate_event copies must be from 1 to {MAX_COPIES}"
+                ))
             }
             Fault::DuplicateEvent { .. } => {}
             f if f.applies_to(route) => {}
@@ -338,8 +397,8 @@ impl App {
         self.injected.store(0, Ordering::SeqCst);
         self.feed.emit(|| Change::Reset);
         self.lifecycle.send_modify(|l| {
-            if let Lifecycle::Running { period } = l {
-                *period += 1;
+            if let Lifecycle::Running { epoch } = l {
+                *epoch += 1;
             }
         });
     }

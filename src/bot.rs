@@ -12,7 +12,7 @@ use rand::Rng;
 
 use crate::chaos::Delay;
 use crate::model::{Chat, Message};
-use crate::seeded::{rng_at, uuid_from, Stream};
+use crate::seeded::{rng_at, uuid_from, Purpose};
 
 /// The built-in answers of the default bot, written for this crate.
 pub const DEFAULT_LINES: &[&str] = &[
@@ -129,9 +129,9 @@ pub(crate) struct BotDraw {
     pub(crate) key: String,
 }
 
-/// The draw for the answer to the n-th stored user message of `period`.
-pub(crate) fn draw(seed: u64, period: u64, n: u64, delay: &Delay) -> BotDraw {
-    let mut rng = rng_at(seed, Stream::Bot as u64, period, n);
+/// The draw for the answer to the n-th stored user message of `epoch`.
+pub(crate) fn draw(seed: u64, epoch: u64, n: u64, delay: &Delay) -> BotDraw {
+    let mut rng = rng_at(seed, Purpose::Bot as u64, epoch, n);
     let delay = delay.draw(&mut rng);
     let line = rng.gen_range(0..DEFAULT_LINES.len());
     let key = uuid_from(&mut rng).to_string();

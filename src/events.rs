@@ -93,7 +93,7 @@ struct Log {
     first_pos: u64,
     entries: VecDeque<Delivery>,
     next_id: u64,
-    period: u64,
+    epoch: u64,
     capacity: usize,
     /// What the entries cost ([`Delivery::cost`]) and the budget for it.
     bytes: usize,
@@ -138,7 +138,7 @@ pub(crate) struct Cursor {
     pos: u64,
     /// The head when it subscribed: it may lag only behind live events.
     live_from: u64,
-    pub(crate) period: u64,
+    pub(crate) epoch: u64,
 }
 
 /// What the next read of a cursor gave.
@@ -182,7 +182,7 @@ impl EventHub {
                 first_pos: 0,
                 entries: VecDeque::new(),
                 next_id: 0,
-                period: 0,
+                epoch: 0,
                 capacity: capacity.max(1),
                 bytes: 0,
                 byte_budget: usize::MAX,
@@ -254,14 +254,14 @@ impl EventHub {
         Cursor {
             pos,
             live_from: head,
-            period: log.period,
+            epoch: log.epoch,
         }
     }
 
     /// Up to `max` deliveries from `cursor` on (clones of shared frames).
     pub(crate) fn read(&self, cursor: &mut Cursor, max: usize) -> Read {
         let log = self.read_log();
-        if log.period != cursor.period {
+        if log.epoch != cursor.epoch {
             return Read::Reset;
         }
         let head = log.head();
@@ -293,7 +293,7 @@ impl EventHub {
             log.bytes = 0;
             log.first_pos = head;
             log.next_id = 0;
-            log.period += 1;
+            log.epoch += 1;
         }
         self.changes.send_modify(|v| *v += 1);
     }

@@ -48,7 +48,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 
-use crate::chaos::{FaultScript, Unit, SCRIPT_ENV};
+use crate::chaos::{FaultScript, ScriptedDecision, SCRIPT_ENV};
 use crate::server::{MockChatServer, MockChatServerBuilder, SEED_ENV};
 
 /// A seed's failure.
@@ -275,7 +275,7 @@ impl Explore {
         app.begin_shutdown();
         Run {
             error,
-            script: app.chaos().recorded(),
+            script: app.recorded_script(),
         }
     }
 
@@ -350,8 +350,13 @@ impl Explore {
 
     /// Whether `units` still make the scenario fail like `failure`, every
     /// time out of `confirmations`.
-    async fn still_fails(&self, failure: &Failure, units: &[Unit], used: &mut usize) -> bool {
-        let script = FaultScript::from_units(Some(failure.seed), units);
+    async fn still_fails(
+        &self,
+        failure: &Failure,
+        units: &[ScriptedDecision],
+        used: &mut usize,
+    ) -> bool {
+        let script = FaultScript::from_decisions(Some(failure.seed), units);
         let want = mask(&failure.error);
         for _ in 0..self.confirmations {
             *used += 1;
@@ -366,7 +371,7 @@ impl Explore {
     /// Delta debugging over the failing run's decisions.
     async fn shrink(&self, failure: &Failure) -> (FaultScript, usize) {
         let mut used = 0;
-        let mut units = failure.script.units();
+        let mut units = failure.script.decisions();
         let budget = self.shrink_budget;
         let can_try = |used: usize| used + self.confirmations <= budget;
         // The whole script replayed must fail first; else nothing to shrink.
@@ -374,7 +379,7 @@ impl Explore {
             return (failure.script.clone(), used);
         }
         if can_try(used) && self.still_fails(failure, &[], &mut used).await {
-            return (FaultScript::from_units(Some(failure.seed), &[]), used);
+            return (FaultScript::from_decisions(Some(failure.seed), &[]), used);
         }
         let mut n = 2usize;
         while units.len() >= 2 && can_try(used) {
@@ -386,7 +391,7 @@ impl Explore {
                 }
                 let end = (start + chunk).min(units.len());
                 // Without this piece.
-                let rest: Vec<Unit> = units[..start]
+                let rest: Vec<ScriptedDecision> = units[..start]
                     .iter()
                     .chain(&units[end..])
                     .cloned()
@@ -405,7 +410,10 @@ impl Explore {
                 n = (n * 2).min(units.len());
             }
         }
-        (FaultScript::from_units(Some(failure.seed), &units), used)
+        (
+            FaultScript::from_decisions(Some(failure.seed), &units),
+            used,
+        )
     }
 }
 

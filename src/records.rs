@@ -16,6 +16,12 @@ pub(crate) const RECORDED_BODY_BYTES: usize = 4 * 1024;
 /// How much of a method, path, query or header a record keeps.
 const RECORDED_TEXT_BYTES: usize = 1024;
 
+/// Header bytes as records and the journal show them: lossy UTF-8 as Go
+/// shows it, [clipped](clip).
+pub(crate) fn shown(bytes: &[u8]) -> String {
+    clip(&crate::wire::go_lossy(bytes))
+}
+
 /// `s`, cut to at most 1 KiB (on a char boundary, marked with `…`): hyper
 /// accepts ~400 KB of path and headers per request, and the records hold
 /// thousands.

@@ -5,14 +5,13 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-/// What a draw is for: each purpose has its own stream of draws.
+/// What a draw is for: each purpose has its own sequence of draws, by
+/// its number. Numbers 1 to 8 are the routes' (their table's `draws`:
+/// the JSON routes' faults and delays, the stream's cuts and ends); never
+/// renumber one (the same seed would draw otherwise).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u64)]
-pub(crate) enum Stream {
-    /// JSON route `i` (a [`JsonRoute`](crate::chaos::JsonRoute) index) uses `Route0 + i`.
-    Route0 = 1,
-    /// The SSE connections' cuts and ends.
-    Events = 8,
+pub(crate) enum Purpose {
     /// The order of the k-th `GET /chats`.
     ChatOrder = 9,
     /// Copies of a published message, by idempotency key.
@@ -38,21 +37,21 @@ pub(crate) enum Stream {
 }
 
 /// A fresh ChaCha generator that is a pure function of
-/// `(seed, stream, period, index)`; `period` counts resets.
-pub(crate) fn rng_at(seed: u64, stream: u64, period: u64, index: u64) -> ChaCha8Rng {
+/// `(seed, purpose, epoch, index)`; `epoch` counts resets.
+pub(crate) fn rng_at(seed: u64, purpose: u64, epoch: u64, index: u64) -> ChaCha8Rng {
     let mut key = [0u8; 32];
     key[..8].copy_from_slice(&seed.to_le_bytes());
-    key[8..16].copy_from_slice(&stream.to_le_bytes());
+    key[8..16].copy_from_slice(&purpose.to_le_bytes());
     key[16..24].copy_from_slice(&index.to_le_bytes());
-    key[24..].copy_from_slice(&period.to_le_bytes());
+    key[24..].copy_from_slice(&epoch.to_le_bytes());
     ChaCha8Rng::from_seed(key)
 }
 
-/// Shuffles `items` as a pure function of `(seed, stream, period, index)`,
+/// Shuffles `items` as a pure function of `(seed, purpose, epoch, index)`,
 /// like [`rng_at`] but through SplitMix64: a handful of items per request
 /// (the chat list) does not need a ChaCha block computed for it.
-pub(crate) fn shuffle_at<T>(seed: u64, stream: u64, period: u64, index: u64, items: &mut [T]) {
-    let mut state = splitmix(seed ^ splitmix(stream ^ splitmix(period ^ splitmix(index))));
+pub(crate) fn shuffle_at<T>(seed: u64, purpose: u64, epoch: u64, index: u64, items: &mut [T]) {
+    let mut state = splitmix(seed ^ splitmix(purpose ^ splitmix(epoch ^ splitmix(index))));
     for i in (1..items.len()).rev() {
         state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let draw = splitmix(state);
@@ -136,10 +135,10 @@ mod tests {
         );
         let mut other = [0, 1, 2, 3];
         shuffle_at(8, 9, 0, 3, &mut other);
-        let mut period = [0, 1, 2, 3];
-        shuffle_at(7, 9, 1, 3, &mut period);
-        // Another seed or period: other orders (for these positions).
+        let mut epoch = [0, 1, 2, 3];
+        shuffle_at(7, 9, 1, 3, &mut epoch);
+        // Another seed or epoch: other orders (for these positions).
         assert_ne!(other, order(3));
-        assert_ne!(period, order(3));
+        assert_ne!(epoch, order(3));
     }
 }

@@ -13,7 +13,7 @@ use bytes::{Bytes, BytesMut};
 use crate::clock::Ticker;
 use crate::fixtures::ChatFixture;
 use crate::model::{Author, Chat, ChatId, IdStyle, Message, MessageId};
-use crate::seeded::{rng_at, shuffle_at, stable_hash, uuid_from, Stream};
+use crate::seeded::{rng_at, shuffle_at, stable_hash, uuid_from, Purpose};
 use crate::sync::lock;
 use crate::wire;
 
@@ -52,7 +52,7 @@ pub(crate) enum LookupError {
 }
 
 /// Where a new message's id comes from: each kind of message draws from its
-/// own seeded stream, so a bot answering late never shifts a user's ids.
+/// own purpose of draws, so a bot answering late never shifts a user's ids.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum IdSource {
     User(u64),
@@ -62,12 +62,12 @@ pub(crate) enum IdSource {
 }
 
 impl IdSource {
-    fn stream(self) -> (Stream, u64) {
+    fn purpose(self) -> (Purpose, u64) {
         match self {
-            IdSource::User(n) => (Stream::UserMessageUuid, n),
-            IdSource::Bot(n) => (Stream::BotMessageUuid, n),
-            IdSource::Injected(n) => (Stream::InjectedMessageUuid, n),
-            IdSource::Fixture(n) => (Stream::FixtureMessage, n),
+            IdSource::User(n) => (Purpose::UserMessageUuid, n),
+            IdSource::Bot(n) => (Purpose::BotMessageUuid, n),
+            IdSource::Injected(n) => (Purpose::InjectedMessageUuid, n),
+            IdSource::Fixture(n) => (Purpose::FixtureMessage, n),
         }
     }
 }
@@ -80,8 +80,8 @@ pub(crate) struct NewMessage {
     pub(crate) text: String,
     pub(crate) source: IdSource,
     pub(crate) key: String,
-    /// The reset period it belongs to (a bot answer's), or `None`: now.
-    pub(crate) period: Option<u64>,
+    /// The epoch it belongs to (a bot answer's), or `None`: now.
+    pub(crate) epoch: Option<u64>,
 }
 
 /// A POST, as the store checks it.
@@ -128,8 +128,8 @@ pub(crate) struct Committed {
     pub(crate) message: Arc<StoredMessage>,
     /// The message's ordinal among user messages since reset (for the bot).
     pub(crate) user_ordinal: Option<u64>,
-    /// The reset period it belongs to.
-    pub(crate) period: u64,
+    /// The epoch it belongs to.
+    pub(crate) epoch: u64,
 }
 
 #[derive(Debug)]
@@ -158,7 +158,7 @@ struct ChatState {
 
 #[derive(Debug, Default)]
 struct Inner {
-    period: u64,
+    epoch: u64,
     chats: Vec<ChatState>,
     index: HashMap<ChatId, usize>,
     keys: KeyTable,
@@ -191,18 +191,18 @@ impl Store {
         store
     }
 
-    /// Replaces everything with the fixtures, in a new reset period.
+    /// Replaces everything with the fixtures, in a new epoch.
     pub(crate) fn reset(&self, fixtures: &[ChatFixture]) {
-        let period = lock(&self.inner).period + 1;
-        self.load(fixtures, period);
+        let epoch = lock(&self.inner).epoch + 1;
+        self.load(fixtures, epoch);
     }
 
-    fn load(&self, fixtures: &[ChatFixture], period: u64) {
+    fn load(&self, fixtures: &[ChatFixture], epoch: u64) {
         self.ticker.reset();
         let now = self.ticker.now();
         let mut inner = lock(&self.inner);
         *inner = Inner {
-            period,
+            epoch,
             next_number: 1,
             ..Inner::default()
         };
@@ -212,8 +212,8 @@ impl Store {
             for m in &fixture.messages {
                 let key = uuid_from(&mut rng_at(
                     self.config.seed,
-                    Stream::FixtureKey as u64,
-                    period,
+                    Purpose::FixtureKey as u64,
+                    epoch,
                     n,
                 ))
                 .to_string();
@@ -235,8 +235,8 @@ impl Store {
         }
     }
 
-    pub(crate) fn period(&self) -> u64 {
-        lock(&self.inner).period
+    pub(crate) fn epoch(&self) -> u64 {
+        lock(&self.inner).epoch
     }
 
     fn new_chat(&self, inner: &mut Inner, name: String) -> ChatId {
@@ -244,8 +244,8 @@ impl Store {
         let id = match self.config.id_style {
             IdStyle::Uuid => ChatId::uuid(uuid_from(&mut rng_at(
                 self.config.seed,
-                Stream::ChatUuid as u64,
-                inner.period,
+                Purpose::ChatUuid as u64,
+                inner.epoch,
                 i,
             ))),
             IdStyle::Number => ChatId::number(i + 1),
@@ -271,11 +271,11 @@ impl Store {
     ) -> Message {
         let id = match self.config.id_style {
             IdStyle::Uuid => {
-                let (stream, n) = source.stream();
+                let (purpose, n) = source.purpose();
                 MessageId::uuid(uuid_from(&mut rng_at(
                     self.config.seed,
-                    stream as u64,
-                    inner.period,
+                    purpose as u64,
+                    inner.epoch,
                     n,
                 )))
             }
@@ -331,8 +331,8 @@ impl Store {
             .collect()
     }
 
-    /// `GET /chats`: every chat, in an order drawn from `(seed, period, k)`
-    /// for the k-th call of the reset period (the reference's order changes
+    /// `GET /chats`: every chat, in an order drawn from `(seed, epoch, k)`
+    /// for the k-th call of the epoch (the reference's order changes
     /// from call to call; no other draw shifts it).
     pub(crate) fn chats_body(&self) -> Bytes {
         let mut inner = lock(&self.inner);
@@ -341,8 +341,8 @@ impl Store {
         let mut order: Vec<usize> = (0..inner.chats.len()).collect();
         shuffle_at(
             self.config.seed,
-            Stream::ChatOrder as u64,
-            inner.period,
+            Purpose::ChatOrder as u64,
+            inner.epoch,
             k,
             &mut order,
         );
@@ -474,7 +474,7 @@ impl Store {
         PostOutcome::Stored(Committed {
             message: stored,
             user_ordinal: Some(n),
-            period: inner.period,
+            epoch: inner.epoch,
         })
     }
 
@@ -495,7 +495,7 @@ impl Store {
     }
 
     /// Stores a message that is not a client POST (a bot answer or an
-    /// injected message) if the chat exists and its period is still
+    /// injected message) if the chat exists and its epoch is still
     /// current; runs `on_commit` under the lock.
     pub(crate) fn insert(
         &self,
@@ -503,7 +503,7 @@ impl Store {
         on_commit: impl FnOnce(&Arc<StoredMessage>),
     ) -> Option<Committed> {
         let mut inner = lock(&self.inner);
-        if new.period.is_some_and(|p| p != inner.period) || !inner.index.contains_key(&new.chat) {
+        if new.epoch.is_some_and(|p| p != inner.epoch) || !inner.index.contains_key(&new.chat) {
             return None;
         }
         let message = self.message(
@@ -514,7 +514,7 @@ impl Store {
         Some(Committed {
             message: stored,
             user_ordinal: None,
-            period: inner.period,
+            epoch: inner.epoch,
         })
     }
 }

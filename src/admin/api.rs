@@ -184,25 +184,24 @@ pub(crate) fn put_plan(ctx: &Ctx, body: &RawBody, accept: Option<&str>) -> Respo
     match plan_of(&text) {
         Err(e) => plan_refused(&e, wants_json),
         Ok(plan) => {
-            ctx.app.chaos().set_plan(plan.clone());
-            ctx.app.feed().emit(|| Change::Plan(&plan));
+            ctx.app.set_plan(plan.clone());
             ok_json(&plan)
         }
     }
 }
 
 pub(crate) fn plan(ctx: &Ctx) -> Response {
-    ok_json(&*ctx.app.chaos().plan())
+    ok_json(&*ctx.app.plan())
 }
 
 pub(crate) fn journal(ctx: &Ctx, query: &str) -> Response {
-    let name = format!("journal-seed-{}.json", ctx.app.chaos().seed());
-    maybe_download(ok_json(&ctx.app.chaos().journal()), query, name)
+    let name = format!("journal-seed-{}.json", ctx.app.seed());
+    maybe_download(ok_json(&ctx.app.journal()), query, name)
 }
 
 pub(crate) fn script(ctx: &Ctx, query: &str) -> Response {
-    let name = format!("script-seed-{}.json", ctx.app.chaos().seed());
-    let script = ctx.app.chaos().recorded();
+    let name = format!("script-seed-{}.json", ctx.app.seed());
+    let script = ctx.app.recorded_script();
     let mut res = Response::new(Bytes::from(script.to_json()).into());
     res.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -210,15 +209,15 @@ pub(crate) fn script(ctx: &Ctx, query: &str) -> Response {
 }
 
 pub(crate) fn requests(ctx: &Ctx) -> Response {
-    ok_json(&ctx.app.records().all())
+    ok_json(&ctx.app.requests())
 }
 
 pub(crate) fn diagnostics(ctx: &Ctx) -> Response {
-    ok_json(&ctx.app.diagnostics().all())
+    ok_json(&ctx.app.diagnosed())
 }
 
 pub(crate) fn seed(ctx: &Ctx) -> Response {
-    let seed = ctx.app.chaos().seed();
+    let seed = ctx.app.seed();
     ok_json(&json!({"seed": seed, "seed_string": seed.to_string()}))
 }
 

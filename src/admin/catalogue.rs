@@ -5,29 +5,7 @@
 use serde_json::{json, Value};
 
 use crate::chaos::engine::MAX_FORCED;
-use crate::chaos::{Fault, Route};
-
-/// Every fault, with its default parameters.
-const FAULTS: [Fault; 8] = [
-    Fault::Unavailable,
-    Fault::timeout(),
-    Fault::DropBeforeCommit,
-    Fault::DropAfterCommit,
-    Fault::TruncatedBody,
-    Fault::DuplicateEvent { copies: 2 },
-    Fault::StreamDisconnect,
-    Fault::StreamEnd,
-];
-
-/// A route's method and path, as the reference serves it.
-fn wire(route: Route) -> (&'static str, &'static str) {
-    match route {
-        Route::GetChats => ("GET", "/chats"),
-        Route::GetMessages => ("GET", "/chats/{chat_id}/messages"),
-        Route::PostMessage => ("POST", "/chats/{chat_id}/messages"),
-        Route::Events => ("GET", "/events?stream=messages"),
-    }
-}
+use crate::chaos::{Fault, Route, FAULTS, MAX_COPIES};
 
 /// The parameters a fault takes, with their defaults and bounds.
 fn params(fault: &Fault) -> Value {
@@ -36,7 +14,7 @@ fn params(fault: &Fault) -> Value {
             json!([{"name": "after_ms", "default": after.as_millis() as u64, "min": 0}])
         }
         Fault::DuplicateEvent { copies } => {
-            json!([{"name": "copies", "default": copies, "min": 1, "max": 100}])
+            json!([{"name": "copies", "default": copies, "min": 1, "max": MAX_COPIES}])
         }
         _ => json!([]),
     }
@@ -47,20 +25,26 @@ pub(crate) fn catalogue() -> Value {
     let routes: Vec<Value> = Route::ALL
         .iter()
         .map(|&route| {
-            let (method, path) = wire(route);
+            let spec = route.spec();
+            let path = match route.is_json() {
+                true => spec.path.to_string(),
+                false => format!("{}?stream=messages", spec.path),
+            };
             let faults: Vec<&str> = FAULTS
                 .iter()
-                .filter(|f| f.applies_to(route))
-                .map(Fault::name)
+                .filter(|f| f.sample.applies_to(route))
+                .map(|f| f.name)
                 .collect();
+            let method = spec.method.unwrap_or("GET");
             json!({"name": route, "method": method, "path": path, "faults": faults})
         })
         .collect();
     let faults: Vec<Value> = FAULTS
         .iter()
-        .map(|f| {
+        .map(|spec| {
+            let f = &spec.sample;
             json!({
-                "name": f.name(),
+                "name": spec.name,
                 "words": f.describe(),
                 "default": f,
                 "params": params(f),

@@ -167,9 +167,9 @@ fn copies(app: &App) -> HashMap<MessageId, u32> {
 /// The first frame: the state of the server now.
 fn snapshot(ctx: &Ctx, viewer: u64) -> Value {
     let app = &ctx.app;
-    let seed = app.chaos().seed();
-    let plan = app.chaos().plan();
-    let (_, uptime) = app.ticker().reading();
+    let seed = app.seed();
+    let plan = app.plan();
+    let (uptime, time_scale) = app.uptime_and_scale();
     let copies = copies(app);
     let chats: Vec<Value> = app
         .chats()
@@ -184,7 +184,7 @@ fn snapshot(ctx: &Ctx, viewer: u64) -> Value {
             json!({"chat": chat, "messages": messages})
         })
         .collect();
-    let records = app.records().all();
+    let records = app.requests();
     let skip = records.len().saturating_sub(SNAPSHOT_REQUESTS);
     let requests: Vec<Value> = records[skip..]
         .iter()
@@ -196,14 +196,14 @@ fn snapshot(ctx: &Ctx, viewer: u64) -> Value {
         "seed": seed,
         "seed_string": seed.to_string(),
         "plan": {"words": plan.summary(), "replaying": false, "plan": &*plan},
-        "time_scale": app.ticker().time_scale(),
+        "time_scale": time_scale,
         "uptime_ms": uptime.as_millis() as u64,
-        "rerun": rerun(seed, &plan, app.ticker().time_scale()),
+        "rerun": rerun(seed, &plan, time_scale),
         "chats": chats,
         "streams": {"open": app.feed().open_streams()},
         "holds": ctx.holds.list(),
         "requests": requests,
-        "diagnostics": app.diagnostics().all(),
+        "diagnostics": app.diagnosed(),
     })
 }
 

@@ -154,7 +154,7 @@ impl Admin {
     pub(crate) fn new(app: &Arc<App>, config: AdminConfig) -> Self {
         let config = Arc::new(config);
         Admin {
-            filter: routes::all(Arc::clone(app), Arc::clone(&config)),
+            filter: routes::all(Arc::clone(app)),
             config,
         }
     }

@@ -11,7 +11,7 @@ use warp::reply::Response;
 use warp::Filter;
 
 use super::holds::Holds;
-use super::{api, catalogue, live, page, AdminConfig, RawBody, Refused};
+use super::{api, catalogue, live, page, RawBody, Refused};
 use crate::app::App;
 use crate::http::response::{method_not_allowed, not_found};
 
@@ -20,8 +20,6 @@ use crate::http::response::{method_not_allowed, not_found};
 pub(crate) struct Ctx {
     pub(crate) app: Arc<App>,
     pub(crate) holds: Holds,
-    #[allow(dead_code)]
-    pub(crate) config: Arc<AdminConfig>,
 }
 
 /// Answers `m` with `f` if it is one of `allowed`, else chi's 405.
@@ -37,22 +35,38 @@ fn on(
 }
 
 /// The whole admin surface, built once per server.
-pub(crate) fn all(app: Arc<App>, config: Arc<AdminConfig>) -> BoxedFilter<(Response,)> {
+pub(crate) fn all(app: Arc<App>) -> BoxedFilter<(Response,)> {
     let ctx = Arc::new(Ctx {
         app,
         holds: Holds::default(),
-        config,
     });
-    let ctx = warp::any().map(move || Arc::clone(&ctx));
-    let m = warp::method();
-    let body = warp::ext::get::<RawBody>();
-    let query = warp::query::raw().or(warp::any().map(String::new)).unify();
-    let accept = warp::header::optional::<String>("accept");
+    let ctx = warp::any().map(move || Arc::clone(&ctx)).boxed();
+    let query = warp::query::raw()
+        .or(warp::any().map(String::new))
+        .unify()
+        .boxed();
+    pages(query.clone())
+        .or(writes(ctx.clone()))
+        .unify()
+        .or(reads(ctx.clone(), query))
+        .unify()
+        .or(holds(ctx.clone()))
+        .unify()
+        .or(live(ctx))
+        .unify()
+        .or(warp::any().map(not_found))
+        .unify()
+        .boxed()
+}
 
+type Extract<T> = BoxedFilter<(T,)>;
+
+/// The page (`/__admin/`, and `/__admin` redirected to it) and its assets.
+fn pages(query: Extract<String>) -> Extract<Response> {
     let page = warp::path("__admin")
         .and(warp::path::end())
         .and(warp::path::full())
-        .and(m)
+        .and(warp::method())
         .and(query)
         .map(|full: FullPath, m: Method, q: String| {
             on(&m, &["GET"], || {
@@ -63,8 +77,16 @@ pub(crate) fn all(app: Arc<App>, config: Arc<AdminConfig>) -> BoxedFilter<(Respo
             })
         });
     let asset = warp::path!("__admin" / "assets" / String)
-        .and(m)
+        .and(warp::method())
         .map(|name: String, m: Method| on(&m, &["GET"], || Ok(page::asset(&name))));
+    page.or(asset).unify().boxed()
+}
+
+/// The endpoints that change state: reset, chats, messages, faults, and
+/// the orders to the open streams.
+fn writes(ctx: Extract<Arc<Ctx>>) -> Extract<Response> {
+    let m = warp::method();
+    let body = warp::ext::get::<RawBody>();
     let reset = warp::path!("__admin" / "reset")
         .and(m)
         .and(ctx.clone())
@@ -85,7 +107,7 @@ pub(crate) fn all(app: Arc<App>, config: Arc<AdminConfig>) -> BoxedFilter<(Respo
         .and(m)
         .and(ctx.clone())
         .and(body)
-        .and(accept)
+        .and(warp::header::optional::<String>("accept"))
         .map(
             |m: Method, c: Arc<Ctx>, b: RawBody, accept: Option<String>| {
                 on(&m, &["GET", "POST", "PUT"], || match m {
@@ -95,57 +117,38 @@ pub(crate) fn all(app: Arc<App>, config: Arc<AdminConfig>) -> BoxedFilter<(Respo
                 })
             },
         );
-    let reads = reads(ctx.clone(), query);
-    let holds = holds(ctx.clone(), body);
     let streams = warp::path!("__admin" / "streams" / String)
         .and(m)
-        .and(ctx.clone())
+        .and(ctx)
         .map(
             |order: String, m: Method, c: Arc<Ctx>| match order.as_str() {
                 "end" | "cut" => on(&m, &["POST"], || Ok(api::streams(&c, order == "cut"))),
                 _ => not_found(),
             },
         );
-    let live = warp::path!("__admin" / "live")
-        .and(m)
-        .and(ctx)
-        .map(|m: Method, c: Arc<Ctx>| on(&m, &["GET"], || Ok(live::open(&c))));
-    page.or(asset)
-        .unify()
-        .or(reset)
-        .unify()
+    reset
         .or(chats)
         .unify()
         .or(inject)
         .unify()
         .or(faults)
         .unify()
-        .or(reads)
-        .unify()
-        .or(holds)
-        .unify()
         .or(streams)
-        .unify()
-        .or(live)
-        .unify()
-        .or(warp::any().map(not_found))
         .unify()
         .boxed()
 }
 
+/// `GET /__admin/live`.
+fn live(ctx: Extract<Arc<Ctx>>) -> Extract<Response> {
+    warp::path!("__admin" / "live")
+        .and(warp::method())
+        .and(ctx)
+        .map(|m: Method, c: Arc<Ctx>| on(&m, &["GET"], || Ok(live::open(&c))))
+        .boxed()
+}
+
 /// The endpoints that only read: `GET /__admin/{name}`.
-fn reads(
-    ctx: impl Filter<Extract = (Arc<Ctx>,), Error = std::convert::Infallible>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    query: impl Filter<Extract = (String,), Error = std::convert::Infallible>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-) -> BoxedFilter<(Response,)> {
+fn reads(ctx: Extract<Arc<Ctx>>, query: Extract<String>) -> Extract<Response> {
     warp::path!("__admin" / String)
         .and(warp::method())
         .and(ctx)
@@ -169,14 +172,7 @@ fn reads(
 
 /// `GET /__admin/holds`, `POST /__admin/holds/{route}`,
 /// `DELETE /__admin/holds/{id}`.
-fn holds(
-    ctx: impl Filter<Extract = (Arc<Ctx>,), Error = std::convert::Infallible>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    body: impl Filter<Extract = (RawBody,), Error = warp::Rejection> + Clone + Send + Sync + 'static,
-) -> BoxedFilter<(Response,)> {
+fn holds(ctx: Extract<Arc<Ctx>>) -> Extract<Response> {
     let list = warp::path!("__admin" / "holds")
         .and(warp::method())
         .and(ctx.clone())
@@ -184,7 +180,7 @@ fn holds(
     let one = warp::path!("__admin" / "holds" / String)
         .and(warp::method())
         .and(ctx)
-        .and(body)
+        .and(warp::ext::get::<RawBody>())
         .map(|what: String, m: Method, c: Arc<Ctx>, b: RawBody| {
             on(&m, &["POST", "DELETE"], || match m {
                 Method::POST => api::hold(&c, &what, &b),

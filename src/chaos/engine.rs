@@ -1,22 +1,25 @@
 //! The chaos engine of one server: the plan, the per-route counters, the
-//! forced faults and the journal. Draws every decision; acts out none.
+//! forced faults ([`Forced`]), the recorded script and the journal. Each
+//! decision is one sequence: the route's next `k`, the fate from the
+//! [source](super::source) (plan or script, chosen in one place), a forced
+//! fault over it, then recorded, scaled and journaled. It acts out none.
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use rand::Rng;
 
+use super::forced::Forced;
 use super::journal::Journal;
 use super::script::{ms, FaultScript, ScriptedCopies, ScriptedRequest, ScriptedStream};
-use super::{EntryKind, Fault, FaultPlan, JournalEntry, JsonRoute, Route};
+use super::source::{Fate, Source, StreamFate};
+use super::{EntryKind, Fault, FaultPlan, JournalEntry, Route, MAX_COPIES, ROUTES};
 use crate::model::MessageId;
-use crate::seeded::{rng_at, stable_hash, Stream};
+use crate::seeded::{rng_at, Purpose};
 use crate::sync::{lock, read, write};
 
-/// How many forced faults may wait per route (and forced copy counts).
-pub(crate) const MAX_FORCED: usize = 10_000;
+pub(crate) use super::forced::MAX_FORCED;
 
 /// The fate of one request on a JSON route.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,14 +88,11 @@ pub(crate) struct Chaos {
     /// The bytes of the keys in `recorded`'s duplicate counts (and of those
     /// refused past [`MAX_RECORDED_KEY_BYTES`]).
     recorded_key_bytes: AtomicUsize,
-    counters: [AtomicU64; 4],
+    /// Per route (by [`Route::position`]): requests since start or reset.
+    counters: [AtomicU64; ROUTES],
     /// How many 405s with two `Allow` lines have drawn their order.
     allow_draws: AtomicU64,
-    forced: Mutex<[VecDeque<Fault>; 4]>,
-    /// How many forced faults wait, on all routes (written under `forced`'s
-    /// lock): a request draws without the lock while there are none.
-    forced_waiting: AtomicUsize,
-    forced_copies: Mutex<VecDeque<u32>>,
+    forced: Forced,
     journal: Mutex<Journal>,
 }
 
@@ -116,9 +116,7 @@ impl Chaos {
             recorded_key_bytes: AtomicUsize::new(0),
             counters: Default::default(),
             allow_draws: AtomicU64::new(0),
-            forced: Mutex::new(Default::default()),
-            forced_waiting: AtomicUsize::new(0),
-            forced_copies: Mutex::new(VecDeque::new()),
+            forced: Forced::default(),
             journal: Mutex::new(Journal::new(journal_capacity)),
         }
     }
@@ -139,28 +137,27 @@ impl Chaos {
         *write(&self.plan) = Arc::new(plan);
     }
 
+    /// Where the decisions not forced come from: the one place that
+    /// chooses between the script and the plan.
+    fn source(&self) -> Source<'_> {
+        match &self.script {
+            Some(script) => Source::Script(script),
+            None => Source::Plan {
+                seed: self.seed,
+                plan: self.plan(),
+            },
+        }
+    }
+
     /// Queues `fault` for the next request on `route`; `false` if the queue
     /// is full.
     pub(crate) fn force(&self, route: Route, fault: Fault) -> bool {
-        let mut forced = lock(&self.forced);
-        let queue = &mut forced[route.index()];
-        if queue.len() >= MAX_FORCED {
-            return false;
-        }
-        queue.push_back(fault);
-        self.forced_waiting
-            .store(forced.iter().map(VecDeque::len).sum(), Ordering::Release);
-        true
+        self.forced.push(route, fault)
     }
 
     /// Queues a copy count for the next published message.
     pub(crate) fn force_copies(&self, copies: u32) -> bool {
-        let mut queue = lock(&self.forced_copies);
-        if queue.len() >= MAX_FORCED {
-            return false;
-        }
-        queue.push_back(copies.clamp(1, 100));
-        true
+        self.forced.push_copies(copies.clamp(1, MAX_COPIES))
     }
 
     /// Clears counters, forced faults and the journal.
@@ -169,12 +166,7 @@ impl Chaos {
             c.store(0, Ordering::SeqCst);
         }
         self.allow_draws.store(0, Ordering::SeqCst);
-        {
-            let mut forced = lock(&self.forced);
-            *forced = Default::default();
-            self.forced_waiting.store(0, Ordering::Release);
-        }
-        lock(&self.forced_copies).clear();
+        self.forced.clear();
         lock(&self.journal).clear();
         *lock(&self.recorded) = FaultScript {
             seed: Some(self.seed),
@@ -196,89 +188,76 @@ impl Chaos {
     }
 
     fn next_k(&self, route: Route) -> u64 {
-        self.counters[route.index()].fetch_add(1, Ordering::SeqCst)
+        self.counters[route.position()].fetch_add(1, Ordering::SeqCst)
     }
 
-    fn pop_forced(&self, route: Route) -> Option<Fault> {
-        if self.forced_waiting.load(Ordering::Acquire) == 0 {
-            return None;
-        }
-        let mut forced = lock(&self.forced);
-        let fault = forced[route.index()].pop_front();
-        self.forced_waiting
-            .store(forced.iter().map(VecDeque::len).sum(), Ordering::Release);
-        fault
-    }
-
-    /// The unscaled delays and fault of request `k` on `route`: from the
-    /// script when replaying one, else drawn from the plan.
-    fn draw_request(&self, route: JsonRoute, k: u64) -> (Duration, Duration, Option<Fault>) {
-        if let Some(script) = &self.script {
-            return script
-                .request(route, k)
-                .map_or((Duration::ZERO, Duration::ZERO, None), |r| {
-                    (
-                        Duration::from_millis(r.latency_before_ms),
-                        Duration::from_millis(r.latency_after_ms),
-                        r.fault,
-                    )
-                });
-        }
-        let plan = self.plan();
-        let faults = plan.route(route);
-        if faults.is_calm() {
-            return (Duration::ZERO, Duration::ZERO, None);
-        }
-        let stream = Stream::Route0 as u64 + route.route().index() as u64;
-        let mut rng = rng_at(self.seed, stream, 0, k);
-        let before = faults.latency_before.draw(&mut rng);
-        let fault = pick(faults, rng.gen());
-        (before, faults.latency_after.draw(&mut rng), fault)
-    }
-
-    /// Draws the fate of the next request on a JSON route and journals it.
-    pub(crate) fn decide(&self, route: JsonRoute, line: RequestLine<'_>) -> Decision {
-        let k = self.next_k(route.route());
-        let (latency_before, latency_after, mut fault) = self.draw_request(route, k);
-        let forced = self.pop_forced(route.route());
-        if forced.is_some() {
-            fault = forced;
-        }
-        if fault.is_some() || !latency_before.is_zero() || !latency_after.is_zero() {
-            self.record(|s| {
-                s.requests.push(ScriptedRequest {
-                    route,
-                    k,
-                    fault,
-                    latency_before_ms: ms(latency_before),
-                    latency_after_ms: ms(latency_after),
-                })
-            });
-        }
-        let latency_before = self.scale(latency_before);
-        let latency_after = self.scale(latency_after);
-        if let Some(Fault::Timeout { after }) = fault {
-            fault = Some(Fault::Timeout {
-                after: self.scale(after),
-            });
-        }
+    /// Appends a journal entry; its sequence number.
+    fn journal_push(&self, entry: JournalEntry) -> u64 {
         // The evicted entry is dropped at the end of the function, after the
         // lock (a temporary of this statement) is released.
-        let (seq, _evicted) = lock(&self.journal).push(JournalEntry {
+        let (seq, _evicted) = lock(&self.journal).push(entry);
+        seq
+    }
+
+    /// Decides the fate of the next request on a JSON route and journals
+    /// it: a forced fault, else the source's; recorded, then scaled.
+    pub(crate) fn decide(&self, route: Route, line: RequestLine<'_>) -> Decision {
+        let k = self.next_k(route);
+        let mut fate = self.source().request(route, k);
+        let forced = self.forced.pop(route);
+        if forced.is_some() {
+            fate.fault = forced;
+        }
+        self.record_request(route, k, fate);
+        let Fate {
+            before,
+            after,
+            fault,
+        } = self.scaled(fate);
+        let seq = self.journal_push(JournalEntry {
             k,
             method: line.method.to_string(),
             path: line.path,
             idempotency_key: line.key.map(str::to_string),
             fault,
             forced: forced.is_some(),
-            latency_before_ms: ms(latency_before),
-            latency_after_ms: ms(latency_after),
-            ..JournalEntry::blank(EntryKind::Request, route.route())
+            latency_before_ms: ms(before),
+            latency_after_ms: ms(after),
+            ..JournalEntry::blank(EntryKind::Request, route)
         });
         Decision {
             seq,
-            latency_before,
-            latency_after,
+            latency_before: before,
+            latency_after: after,
+            fault,
+        }
+    }
+
+    fn record_request(&self, route: Route, k: u64, fate: Fate) {
+        if fate.fault.is_some() || !fate.before.is_zero() || !fate.after.is_zero() {
+            self.record(|s| {
+                s.requests.push(ScriptedRequest {
+                    route,
+                    k,
+                    fault: fate.fault,
+                    latency_before_ms: ms(fate.before),
+                    latency_after_ms: ms(fate.after),
+                })
+            });
+        }
+    }
+
+    /// A fate with its delays (and a timeout's silence) scaled.
+    fn scaled(&self, fate: Fate) -> Fate {
+        let fault = match fate.fault {
+            Some(Fault::Timeout { after }) => Some(Fault::Timeout {
+                after: self.scale(after),
+            }),
+            other => other,
+        };
+        Fate {
+            before: self.scale(fate.before),
+            after: self.scale(fate.after),
             fault,
         }
     }
@@ -290,35 +269,24 @@ impl Chaos {
     /// or reset draws from `(seed, k)`.
     pub(crate) fn allow_order_flips(&self) -> bool {
         let k = self.allow_draws.fetch_add(1, Ordering::SeqCst);
-        rng_at(self.seed, Stream::AllowOrder as u64, 0, k).gen_ratio(1, 8)
+        rng_at(self.seed, Purpose::AllowOrder as u64, 0, k).gen_ratio(1, 8)
     }
 
-    /// Draws the fate of the next SSE connection and journals it.
+    /// Decides the fate of the next SSE connection and journals it: a
+    /// forced cut or end, else the source's; whichever comes first.
     pub(crate) fn decide_stream(&self, line: RequestLine<'_>) -> StreamDecision {
-        let k = self.next_k(Route::Events);
-        let (mut cut_after, mut end_after) = match &self.script {
-            Some(script) => script
-                .stream(k)
-                .map_or((None, None), |s| (s.cut_after, s.end_after)),
-            None => {
-                let plan = self.plan();
-                let mut rng = rng_at(self.seed, Stream::Events as u64, 0, k);
-                let cut = geometric(&mut rng, plan.events.stream_disconnect);
-                (cut, geometric(&mut rng, plan.events.stream_end))
-            }
-        };
-        let forced = self.pop_forced(Route::Events);
+        let k = self.next_k(Route::STREAM);
+        let mut fate = self.source().stream(k);
+        let forced = self.forced.pop(Route::STREAM);
         match forced {
-            Some(Fault::StreamDisconnect) => (cut_after, end_after) = (Some(1), None),
-            Some(Fault::StreamEnd) => (cut_after, end_after) = (None, Some(1)),
+            Some(Fault::StreamDisconnect) => (fate.cut_after, fate.end_after) = (Some(1), None),
+            Some(Fault::StreamEnd) => (fate.cut_after, fate.end_after) = (None, Some(1)),
             _ => {}
         }
-        // Whichever comes first is what happens.
-        match (cut_after, end_after) {
-            (Some(c), Some(e)) if e < c => cut_after = None,
-            (Some(_), Some(_)) => end_after = None,
-            _ => {}
-        }
+        let StreamFate {
+            cut_after,
+            end_after,
+        } = first_of(fate);
         if cut_after.is_some() || end_after.is_some() {
             self.record(|s| {
                 s.streams.push(ScriptedStream {
@@ -333,16 +301,14 @@ impl Chaos {
             (_, Some(_)) => Some(Fault::StreamEnd),
             _ => None,
         });
-        // The evicted entry is dropped at the end of the function, after the
-        // lock (a temporary of this statement) is released.
-        let (seq, _evicted) = lock(&self.journal).push(JournalEntry {
+        let seq = self.journal_push(JournalEntry {
             k,
             method: line.method.to_string(),
             path: line.path,
             fault,
             forced: forced.is_some(),
             status: Some(200),
-            ..JournalEntry::blank(EntryKind::Stream, Route::Events)
+            ..JournalEntry::blank(EntryKind::Stream, Route::STREAM)
         });
         StreamDecision {
             seq,
@@ -352,10 +318,19 @@ impl Chaos {
     }
 
     /// How many times the message with this idempotency key is delivered:
-    /// a forced count if one is queued, else a pure function of
-    /// `(seed, key)` under the plan's `copies`.
+    /// a forced count if one is queued, else the source's (a pure function
+    /// of `(seed, key)` under the plan's `copies`).
     pub(crate) fn copies_for(&self, key: &[u8]) -> Copies {
-        let copies = self.draw_copies(key);
+        let copies = match self.forced.pop_copies() {
+            Some(count) => Copies {
+                count,
+                forced: true,
+            },
+            None => Copies {
+                count: self.source().copies(key),
+                forced: false,
+            },
+        };
         let fits = || {
             let held = self
                 .recorded_key_bytes
@@ -373,45 +348,9 @@ impl Chaos {
         copies
     }
 
-    fn draw_copies(&self, key: &[u8]) -> Copies {
-        if let Some(count) = lock(&self.forced_copies).pop_front() {
-            return Copies {
-                count,
-                forced: true,
-            };
-        }
-        if let Some(script) = &self.script {
-            return Copies {
-                count: script.copies_of(key).unwrap_or(1),
-                forced: false,
-            };
-        }
-        let plan = self.plan();
-        let weights = &plan.events.copies;
-        let count = if weights.len() <= 1 {
-            1
-        } else {
-            let u: f64 = rng_at(self.seed, Stream::Duplicates as u64, 0, stable_hash(key)).gen();
-            let mut acc = 0.0;
-            let mut count = weights.len();
-            for (i, p) in weights.iter().enumerate() {
-                acc += p;
-                if u < acc {
-                    count = i + 1;
-                    break;
-                }
-            }
-            count
-        };
-        Copies {
-            count: u32::try_from(count).unwrap_or(1),
-            forced: false,
-        }
-    }
-
     /// Records a bot answer or an injected message being published.
     pub(crate) fn journal_publish(&self, p: Published) {
-        let (_, _evicted) = lock(&self.journal).push(JournalEntry {
+        self.journal_push(JournalEntry {
             idempotency_key: Some(p.key),
             fault: (p.copies.count > 1).then_some(Fault::DuplicateEvent {
                 copies: p.copies.count,
@@ -420,7 +359,7 @@ impl Chaos {
             committed: true,
             message_id: Some(p.message_id),
             event_ids: p.event_ids,
-            ..JournalEntry::blank(p.kind, Route::Events)
+            ..JournalEntry::blank(p.kind, Route::STREAM)
         });
     }
 
@@ -440,38 +379,20 @@ impl Chaos {
     }
 }
 
-/// The exclusive fault a uniform draw `u` in [0, 1) lands on.
-fn pick(faults: &super::RouteFaults, u: f64) -> Option<Fault> {
-    let kinds = [
-        Fault::Unavailable,
-        Fault::Timeout {
-            after: Duration::from_millis(faults.timeout_after_ms),
+/// Of a cut and an end, whichever comes first is what happens (a cut, on
+/// a tie).
+fn first_of(fate: StreamFate) -> StreamFate {
+    match (fate.cut_after, fate.end_after) {
+        (Some(c), Some(e)) if e < c => StreamFate {
+            cut_after: None,
+            ..fate
         },
-        Fault::DropBeforeCommit,
-        Fault::DropAfterCommit,
-        Fault::TruncatedBody,
-    ];
-    let mut acc = 0.0;
-    for ((p, _), fault) in faults.probabilities().iter().zip(kinds) {
-        acc += p;
-        if u < acc {
-            return Some(fault);
-        }
+        (Some(_), Some(_)) => StreamFate {
+            end_after: None,
+            ..fate
+        },
+        _ => fate,
     }
-    None
-}
-
-/// The number of events delivered up to and including the one a per-event
-/// probability `p` hits (geometric, by inversion: one draw whatever `p`).
-fn geometric(rng: &mut impl Rng, p: f64) -> Option<u64> {
-    let u = 1.0 - rng.gen::<f64>(); // in (0, 1]
-    if p <= 0.0 {
-        return None;
-    }
-    if p >= 1.0 {
-        return Some(1);
-    }
-    Some(((u.ln() / (-p).ln_1p()).floor() as u64).saturating_add(1))
 }
 
 #[cfg(test)]
@@ -492,9 +413,9 @@ mod tests {
         let b = Chaos::new(9, 1.0, FaultPlan::hostile(), None, 100);
         // Interleaving other routes on `b` must not change GetChats' draws.
         for _ in 0..50 {
-            let da = a.decide(JsonRoute::GetChats, line());
-            b.decide(JsonRoute::PostMessage, line());
-            let db = b.decide(JsonRoute::GetChats, line());
+            let da = a.decide(Route::GetChats, line());
+            b.decide(Route::PostMessage, line());
+            let db = b.decide(Route::GetChats, line());
             assert_eq!(
                 (da.fault, da.latency_before, da.latency_after),
                 (db.fault, db.latency_before, db.latency_after)
@@ -507,7 +428,7 @@ mod tests {
         let c = Chaos::new(1, 1.0, FaultPlan::reference(), None, 10);
         let (mut n503, mut n504, n) = (0, 0, 20_000);
         for _ in 0..n {
-            match c.decide(JsonRoute::GetMessages, line()).fault {
+            match c.decide(Route::GetMessages, line()).fault {
                 Some(Fault::Unavailable) => n503 += 1,
                 Some(Fault::Timeout { .. }) => n504 += 1,
                 None => {}
@@ -542,16 +463,16 @@ mod tests {
         assert!(c.force(Route::GetChats, Fault::Unavailable));
         assert!(c.force(Route::GetChats, Fault::timeout()));
         assert_eq!(
-            c.decide(JsonRoute::GetChats, line()).fault,
+            c.decide(Route::GetChats, line()).fault,
             Some(Fault::Unavailable)
         );
         assert_eq!(
-            c.decide(JsonRoute::GetChats, line()).fault,
+            c.decide(Route::GetChats, line()).fault,
             Some(Fault::Timeout {
                 after: Duration::from_millis(2500)
             })
         );
-        assert_eq!(c.decide(JsonRoute::GetChats, line()).fault, None);
+        assert_eq!(c.decide(Route::GetChats, line()).fault, None);
         for _ in 0..MAX_FORCED {
             assert!(c.force_copies(2));
         }
@@ -563,7 +484,7 @@ mod tests {
         let drawn = Chaos::new(5, 1.0, FaultPlan::hostile(), None, 100);
         let mut first = Vec::new();
         for _ in 0..40 {
-            let d = drawn.decide(JsonRoute::PostMessage, line());
+            let d = drawn.decide(Route::PostMessage, line());
             first.push((d.fault, d.latency_before, d.latency_after));
         }
         let c1 = drawn.copies_for(b"some-key");
@@ -571,7 +492,7 @@ mod tests {
         assert!(!script.is_empty());
         let replay = Chaos::new(999, 1.0, FaultPlan::none(), Some(script), 100);
         for want in &first {
-            let d = replay.decide(JsonRoute::PostMessage, line());
+            let d = replay.decide(Route::PostMessage, line());
             assert_eq!(&(d.fault, d.latency_before, d.latency_after), want);
         }
         assert_eq!(replay.copies_for(b"some-key").count, c1.count);
@@ -580,7 +501,7 @@ mod tests {
             1,
             "not in the script: calm"
         );
-        assert_eq!(replay.decide(JsonRoute::GetChats, line()).fault, None);
+        assert_eq!(replay.decide(Route::GetChats, line()).fault, None);
     }
 
     #[test]
@@ -592,7 +513,7 @@ mod tests {
         let d = c.decide_stream(line());
         assert_eq!((d.cut_after, d.end_after), (None, None));
         let mut rng = rng_at(1, 1, 0, 1);
-        assert_eq!(geometric(&mut rng, 1.0), Some(1));
-        assert_eq!(geometric(&mut rng, 0.0), None);
+        assert_eq!(super::super::source::geometric(&mut rng, 1.0), Some(1));
+        assert_eq!(super::super::source::geometric(&mut rng, 0.0), None);
     }
 }

@@ -1,12 +1,23 @@
-//! The fault catalogue and the delays a plan draws.
+//! The fault catalogue: [`Fault`] and its table. One [`FaultSpec`] per
+//! kind gives its name, its words, what it aims at and, for a request
+//! fault, its plan probability; the names, validation, the draw and the
+//! journal's words all come from it.
+//!
+//! Adding a fault is one variant, one entry of `FAULTS` (and, for a drawn
+//! request fault, its field of [`RouteFaults`]), plus the code that acts it
+//! out.
 
 use std::fmt;
+use std::mem::discriminant;
 use std::time::Duration;
 
-use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use super::Route;
+use super::{Route, RouteFaults};
+
+/// The most deliveries of one message (a plan's `copies` entries, a
+/// forced `duplicate_event`).
+pub(crate) const MAX_COPIES: u32 = 100;
 
 /// How long the reference server stays silent before its 504.
 pub(crate) const REFERENCE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -57,49 +68,197 @@ impl Fault {
         }
     }
 
+    /// Its row of the table.
+    pub(crate) fn spec(&self) -> &'static FaultSpec {
+        FAULTS
+            .iter()
+            .find(|spec| discriminant(&spec.sample) == discriminant(self))
+            .unwrap_or(&FAULTS[0]) // every variant has its row (tested)
+    }
+
     /// The snake_case name (`"drop_after_commit"`, …).
     pub fn name(&self) -> &'static str {
-        match self {
-            Fault::Unavailable => "unavailable",
-            Fault::Timeout { .. } => "timeout",
-            Fault::DropBeforeCommit => "drop_before_commit",
-            Fault::DropAfterCommit => "drop_after_commit",
-            Fault::TruncatedBody => "truncated_body",
-            Fault::DuplicateEvent { .. } => "duplicate_event",
-            Fault::StreamDisconnect => "stream_disconnect",
-            Fault::StreamEnd => "stream_end",
-        }
+        self.spec().name
     }
 
     /// Every fault name, for error messages.
-    pub(crate) const NAMES: &'static str = "unavailable, timeout, drop_before_commit, \
-        drop_after_commit, truncated_body, duplicate_event, stream_disconnect, stream_end";
+    pub(crate) const NAMES: &'static str = match std::str::from_utf8(&NAMES_BYTES) {
+        Ok(names) => names,
+        Err(_) => panic!("fault names are UTF-8"),
+    };
 
     /// Whether this fault can be forced on `route`: request faults on the
     /// JSON routes, stream faults on [`Route::Events`]. `DuplicateEvent` is
     /// forced with [`force_duplicates`](crate::MockChatServer::force_duplicates).
     pub fn applies_to(&self, route: Route) -> bool {
-        match self {
-            Fault::StreamDisconnect | Fault::StreamEnd => route == Route::Events,
-            Fault::DuplicateEvent { .. } => false,
-            _ => route != Route::Events,
+        match self.spec().aim {
+            Aim::Request(_) => route.is_json(),
+            Aim::Stream => !route.is_json(),
+            Aim::Copies => false,
         }
     }
 
     /// The fault in words, for reports (`"dropped after commit"`).
     pub fn describe(&self) -> String {
+        let words = self.spec().words;
         match self {
-            Fault::Unavailable => "503 unavailable".into(),
-            Fault::Timeout { after } => format!("silent {after:?} then 504 timeout"),
-            Fault::DropBeforeCommit => "dropped before commit".into(),
-            Fault::DropAfterCommit => "dropped after commit".into(),
-            Fault::TruncatedBody => "body truncated".into(),
-            Fault::DuplicateEvent { copies } => format!("delivered {copies} times"),
-            Fault::StreamDisconnect => "stream cut".into(),
-            Fault::StreamEnd => "stream ended".into(),
+            Fault::Timeout { after } => format!("silent {after:?} then {words}"),
+            Fault::DuplicateEvent { copies } => format!("{words} {copies} times"),
+            _ => words.to_string(),
         }
     }
 }
+
+/// What a fault acts on.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Aim {
+    /// A request on a JSON route, drawn from the plan as this.
+    Request(Drawn),
+    /// An SSE connection.
+    Stream,
+    /// The copies of a published message.
+    Copies,
+}
+
+/// How a plan draws a request fault: the request faults exclude each
+/// other, tested in the table's order.
+#[derive(Clone, Copy)]
+pub(crate) struct Drawn {
+    /// Its probability in a route's plan (the field of its name).
+    pub(crate) probability: fn(&RouteFaults) -> f64,
+    /// The fault drawn, with the plan's parameters.
+    pub(crate) fault: fn(&RouteFaults) -> Fault,
+}
+
+impl fmt::Debug for Drawn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Drawn")
+    }
+}
+
+/// Everything about one kind of fault.
+#[derive(Debug)]
+pub(crate) struct FaultSpec {
+    /// The snake_case name: in JSON (`"kind"`), in plans, in messages.
+    pub(crate) name: &'static str,
+    /// One of its kind, for finding its row (and, with its default
+    /// parameters, for the admin API's catalogue).
+    pub(crate) sample: Fault,
+    /// In words, for reports (a parameter is added by [`Fault::describe`]).
+    words: &'static str,
+    /// What it acts on.
+    pub(crate) aim: Aim,
+}
+
+/// The catalogue; the request faults in the order a draw tests them.
+pub(crate) const FAULTS: [FaultSpec; 8] = [
+    FaultSpec {
+        name: "unavailable",
+        sample: Fault::Unavailable,
+        words: "503 unavailable",
+        aim: Aim::Request(Drawn {
+            probability: |f| f.unavailable,
+            fault: |_| Fault::Unavailable,
+        }),
+    },
+    FaultSpec {
+        name: "timeout",
+        sample: Fault::timeout(),
+        words: "504 timeout",
+        aim: Aim::Request(Drawn {
+            probability: |f| f.timeout,
+            fault: |f| Fault::Timeout {
+                after: Duration::from_millis(f.timeout_after_ms),
+            },
+        }),
+    },
+    FaultSpec {
+        name: "drop_before_commit",
+        sample: Fault::DropBeforeCommit,
+        words: "dropped before commit",
+        aim: Aim::Request(Drawn {
+            probability: |f| f.drop_before_commit,
+            fault: |_| Fault::DropBeforeCommit,
+        }),
+    },
+    FaultSpec {
+        name: "drop_after_commit",
+        sample: Fault::DropAfterCommit,
+        words: "dropped after commit",
+        aim: Aim::Request(Drawn {
+            probability: |f| f.drop_after_commit,
+            fault: |_| Fault::DropAfterCommit,
+        }),
+    },
+    FaultSpec {
+        name: "truncated_body",
+        sample: Fault::TruncatedBody,
+        words: "body truncated",
+        aim: Aim::Request(Drawn {
+            probability: |f| f.truncated_body,
+            fault: |_| Fault::TruncatedBody,
+        }),
+    },
+    FaultSpec {
+        name: "duplicate_event",
+        sample: Fault::DuplicateEvent { copies: 2 },
+        words: "delivered",
+        aim: Aim::Copies,
+    },
+    FaultSpec {
+        name: "stream_disconnect",
+        sample: Fault::StreamDisconnect,
+        words: "stream cut",
+        aim: Aim::Stream,
+    },
+    FaultSpec {
+        name: "stream_end",
+        sample: Fault::StreamEnd,
+        words: "stream ended",
+        aim: Aim::Stream,
+    },
+];
+
+/// The request faults a plan draws, in the order a draw tests them, with
+/// their names.
+pub(crate) fn drawn() -> impl Iterator<Item = (&'static str, Drawn)> {
+    FAULTS.iter().filter_map(|spec| match spec.aim {
+        Aim::Request(drawn) => Some((spec.name, drawn)),
+        _ => None,
+    })
+}
+
+/// The length of [`Fault::NAMES`]: the names and their `", "`.
+const NAMES_LEN: usize = {
+    let (mut len, mut i) = (0, 0);
+    while i < FAULTS.len() {
+        len += FAULTS[i].name.len() + if i > 0 { 2 } else { 0 };
+        i += 1;
+    }
+    len
+};
+
+/// The names, joined by `", "`, at compile time.
+const NAMES_BYTES: [u8; NAMES_LEN] = {
+    let mut out = [0u8; NAMES_LEN];
+    let (mut at, mut i) = (0, 0);
+    while i < FAULTS.len() {
+        if i > 0 {
+            out[at] = b',';
+            out[at + 1] = b' ';
+            at += 2;
+        }
+        let name = FAULTS[i].name.as_bytes();
+        let mut j = 0;
+        while j < name.len() {
+            out[at] = name[j];
+            at += 1;
+            j += 1;
+        }
+        i += 1;
+    }
+    out
+};
 
 impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -124,82 +283,28 @@ pub(crate) mod millis {
     }
 }
 
-/// A random (or fixed) duration, in milliseconds in JSON.
-///
-/// `{"fixed_ms": 200}`, `{"uniform_ms": [0, 1499]}` (both bounds included),
-/// `{"one_of_ms": [3000, 4000, 5000]}`, or `"none"`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Delay {
-    /// No delay.
-    #[default]
-    None,
-    /// Always this many milliseconds.
-    #[serde(rename = "fixed_ms")]
-    Fixed(u64),
-    /// Uniform between the two bounds, inclusive, in milliseconds.
-    #[serde(rename = "uniform_ms")]
-    Uniform(u64, u64),
-    /// One of these values, each equally likely, in milliseconds.
-    #[serde(rename = "one_of_ms")]
-    OneOf(Vec<u64>),
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// The longest delay a plan may hold.
-pub(crate) const MAX_DELAY_MS: u64 = 60 * 60 * 1000;
-
-impl Delay {
-    /// Draws a delay (unscaled).
-    pub(crate) fn draw(&self, rng: &mut impl Rng) -> Duration {
-        let ms = match self {
-            Delay::None => 0,
-            Delay::Fixed(ms) => *ms,
-            Delay::Uniform(a, b) => rng.gen_range(*a.min(b)..=*a.max(b)),
-            Delay::OneOf(v) if v.is_empty() => 0,
-            Delay::OneOf(v) => v[rng.gen_range(0..v.len())],
-        };
-        Duration::from_millis(ms)
-    }
-
-    pub(crate) fn is_zero(&self) -> bool {
-        match self {
-            Delay::None => true,
-            Delay::Fixed(ms) => *ms == 0,
-            Delay::Uniform(a, b) => *a == 0 && *b == 0,
-            Delay::OneOf(v) => v.iter().all(|ms| *ms == 0),
+    #[test]
+    fn the_table_agrees_with_serde_and_every_variant_has_a_row() {
+        for spec in &FAULTS {
+            let json = serde_json::to_value(spec.sample).unwrap();
+            assert_eq!(json["kind"], spec.name);
+            assert_eq!(spec.sample.spec().name, spec.name);
         }
-    }
-
-    /// Why this delay is unusable, if it is.
-    pub(crate) fn problem(&self) -> Option<String> {
-        let too_long = |ms: u64| ms > MAX_DELAY_MS;
-        match self {
-            Delay::None => None,
-            Delay::Fixed(ms) if too_long(*ms) => Some(format!("{ms} ms is over 1 hour")),
-            Delay::Uniform(a, b) if a > b => {
-                Some(format!("uniform_ms [{a}, {b}] is not ordered (low, high)"))
-            }
-            Delay::Uniform(_, b) if too_long(*b) => Some(format!("{b} ms is over 1 hour")),
-            Delay::OneOf(v) if v.is_empty() => Some("one_of_ms must not be empty".into()),
-            Delay::OneOf(v) => v
-                .iter()
-                .find(|ms| too_long(**ms))
-                .map(|ms| format!("{ms} ms is over 1 hour")),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for Delay {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Delay::None => f.write_str("0 ms"),
-            Delay::Fixed(ms) => write!(f, "{ms} ms"),
-            Delay::Uniform(a, b) => write!(f, "{a}–{b} ms"),
-            Delay::OneOf(v) => {
-                let parts: Vec<String> = v.iter().map(u64::to_string).collect();
-                write!(f, "one of {} ms", parts.join("/"))
-            }
-        }
+        assert_eq!(
+            Fault::NAMES,
+            "unavailable, timeout, drop_before_commit, drop_after_commit, \
+             truncated_body, duplicate_event, stream_disconnect, stream_end"
+        );
+        assert_eq!(Fault::timeout().describe(), "silent 5s then 504 timeout");
+        assert_eq!(
+            Fault::DuplicateEvent { copies: 3 }.describe(),
+            "delivered 3 times"
+        );
+        let names: Vec<&str> = drawn().map(|(name, _)| name).collect();
+        assert_eq!(names.len(), 5);
     }
 }

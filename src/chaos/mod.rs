@@ -19,20 +19,26 @@
 //! assert!(matches!(FaultPlan::preset("nasty"), Err(PlanError::UnknownPreset(_))));
 //! ```
 
+mod delay;
 pub(crate) mod engine;
 mod fault;
+mod forced;
 mod journal;
 mod plan;
 mod route;
 mod script;
+mod source;
 
 pub use crate::key::IdempotencyKey;
 pub use crate::server::SEED_ENV;
-pub use fault::{Delay, Fault};
+pub use delay::Delay;
+pub use fault::Fault;
+pub(crate) use fault::{FAULTS, MAX_COPIES};
 pub use journal::{EntryKind, JournalEntry};
 pub use plan::{FaultPlan, PlanError, RouteFaults, StreamFaults};
-pub use route::{JsonRoute, Route};
-pub(crate) use script::Unit;
+pub use route::Route;
+pub(crate) use route::ROUTES;
+pub(crate) use script::ScriptedDecision;
 pub use script::{
     FaultScript, ScriptError, ScriptedCopies, ScriptedRequest, ScriptedStream, SCRIPT_ENV,
 };

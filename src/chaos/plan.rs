@@ -3,8 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::fault::{Delay, REFERENCE_TIMEOUT};
-use super::JsonRoute;
+use super::fault::{self, MAX_COPIES, REFERENCE_TIMEOUT};
+use super::Delay;
+use super::Route;
 
 /// What can go wrong on one JSON route, and how often (probabilities in 0..=1).
 ///
@@ -51,22 +52,16 @@ impl Default for RouteFaults {
 
 impl RouteFaults {
     /// The exclusive faults' probabilities with their field names, in the
-    /// order a draw tests them.
-    pub(crate) fn probabilities(&self) -> [(f64, &'static str); 5] {
-        [
-            (self.unavailable, "unavailable"),
-            (self.timeout, "timeout"),
-            (self.drop_before_commit, "drop_before_commit"),
-            (self.drop_after_commit, "drop_after_commit"),
-            (self.truncated_body, "truncated_body"),
-        ]
+    /// order a draw tests them (the [fault table](super::fault)'s).
+    pub(crate) fn probabilities(&self) -> impl Iterator<Item = (f64, &'static str)> + '_ {
+        fault::drawn().map(|(name, drawn)| ((drawn.probability)(self), name))
     }
 
     /// True when this route can never be delayed or faulted.
     pub fn is_calm(&self) -> bool {
         self.latency_before.is_zero()
             && self.latency_after.is_zero()
-            && self.probabilities().iter().all(|(p, _)| *p == 0.0)
+            && self.probabilities().all(|(p, _)| p == 0.0)
     }
 }
 
@@ -127,12 +122,12 @@ fn invalid(field: impl Into<String>, reason: impl Into<String>) -> PlanError {
 /// Build one from a preset and adjust it, or load it from JSON:
 ///
 /// ```
-/// use mock_chat_server::chaos::{Delay, JsonRoute};
-/// use mock_chat_server::FaultPlan;
+/// use mock_chat_server::chaos::Delay;
+/// use mock_chat_server::{FaultPlan, Route};
 ///
 /// let mut plan = FaultPlan::none();
-/// plan.route_mut(JsonRoute::PostMessage).unavailable = 0.25;
-/// plan.route_mut(JsonRoute::GetChats).latency_before = Delay::Uniform(0, 100);
+/// plan.route_mut(Route::PostMessage).unavailable = 0.25;
+/// plan.route_mut(Route::GetChats).latency_before = Delay::Uniform(0, 100);
 /// assert!(plan.validate().is_ok());
 ///
 /// let json = plan.to_json();
@@ -223,26 +218,34 @@ impl FaultPlan {
     }
 
     /// The faults of a JSON route.
-    pub fn route(&self, route: JsonRoute) -> &RouteFaults {
-        match route {
-            JsonRoute::GetChats => &self.get_chats,
-            JsonRoute::GetMessages => &self.get_messages,
-            JsonRoute::PostMessage => &self.post_message,
-        }
+    ///
+    /// # Panics
+    ///
+    /// On [`Route::Events`], which has no request faults (the stream's are
+    /// [`events`](Self::events)).
+    pub fn route(&self, route: Route) -> &RouteFaults {
+        (Self::field(route).get)(self)
     }
 
     /// Mutable access to a JSON route's faults.
-    pub fn route_mut(&mut self, route: JsonRoute) -> &mut RouteFaults {
-        match route {
-            JsonRoute::GetChats => &mut self.get_chats,
-            JsonRoute::GetMessages => &mut self.get_messages,
-            JsonRoute::PostMessage => &mut self.post_message,
+    ///
+    /// # Panics
+    ///
+    /// On [`Route::Events`], as [`route`](Self::route).
+    pub fn route_mut(&mut self, route: Route) -> &mut RouteFaults {
+        (Self::field(route).get_mut)(self)
+    }
+
+    fn field(route: Route) -> super::route::PlanField {
+        match route.plan_field() {
+            Some(field) => field,
+            None => panic!("{route} has no request faults: see FaultPlan::events"),
         }
     }
 
     /// The same faults on all three JSON routes.
     pub fn with_all_routes(mut self, faults: RouteFaults) -> Self {
-        for route in JsonRoute::ALL {
+        for route in Route::json_routes() {
             *self.route_mut(route) = faults.clone();
         }
         self
@@ -252,7 +255,7 @@ impl FaultPlan {
     /// faults adding up to at most 1), delay ranges ordered and non-empty,
     /// every delay at most 1 hour, copies adding up to 1.
     pub fn validate(&self) -> Result<(), PlanError> {
-        for route in JsonRoute::ALL {
+        for route in Route::json_routes() {
             let faults = self.route(route);
             let mut sum = 0.0;
             for (p, field) in faults.probabilities() {
@@ -270,7 +273,7 @@ impl FaultPlan {
                 (&faults.latency_after, "latency_after"),
                 (&Delay::Fixed(faults.timeout_after_ms), "timeout_after_ms"),
             ] {
-                if let Some(reason) = delay.problem() {
+                if let Some(reason) = delay.why_invalid() {
                     return Err(invalid(format!("{route}.{field}"), reason));
                 }
             }
@@ -278,10 +281,10 @@ impl FaultPlan {
         let e = &self.events;
         check_probability("events.stream_disconnect", e.stream_disconnect)?;
         check_probability("events.stream_end", e.stream_end)?;
-        if e.copies.is_empty() || e.copies.len() > 100 {
+        if e.copies.is_empty() || e.copies.len() > MAX_COPIES as usize {
             return Err(invalid(
                 "events.copies",
-                "must list between 1 and 100 probabilities",
+                format!("must list between 1 and {MAX_COPIES} probabilities"),
             ));
         }
         for p in &e.copies {
@@ -341,7 +344,7 @@ impl FaultPlan {
             "custom: "
         };
         let mut parts = Vec::new();
-        for route in JsonRoute::ALL {
+        for route in Route::json_routes() {
             let f = self.route(route);
             if f.is_calm() {
                 continue;
@@ -400,7 +403,7 @@ mod tests {
     #[test]
     fn the_reference_preset_is_the_reference_servers_chaos() {
         let r = FaultPlan::reference();
-        for route in JsonRoute::ALL {
+        for route in Route::json_routes() {
             let f = r.route(route);
             assert_eq!(f.latency_before, Delay::Uniform(0, 1499));
             assert_eq!(f.latency_after, Delay::Uniform(0, 1499));

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Fault, JsonRoute};
+use super::{Fault, Route};
 use crate::key::IdempotencyKey;
 
 /// The environment variable naming a script file for a builder that has
@@ -16,8 +16,9 @@ pub const SCRIPT_ENV: &str = "MOCK_CHAT_SCRIPT";
 /// One request's decision.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScriptedRequest {
-    /// The route.
-    pub route: JsonRoute,
+    /// The route (a JSON one: the stream's decisions are
+    /// [`ScriptedStream`]s).
+    pub route: Route,
     /// The route's request count (from 0) this decision is for.
     pub k: u64,
     /// The fault, if any (a timeout's `after_ms` unscaled).
@@ -108,7 +109,7 @@ pub struct ScriptError(String);
 
 /// One non-calm decision of a script, for shrinking.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Unit {
+pub(crate) enum ScriptedDecision {
     Request(ScriptedRequest),
     Copies(ScriptedCopies),
     Stream(ScriptedStream),
@@ -145,10 +146,16 @@ impl FaultScript {
         if script.version != 1 {
             return Err(ScriptError(format!("unknown version {}", script.version)));
         }
+        if let Some(r) = script.requests.iter().find(|r| !r.route.is_json()) {
+            return Err(ScriptError(format!(
+                "route {} has no request decisions (its are in \"streams\")",
+                r.route
+            )));
+        }
         Ok(script)
     }
 
-    pub(crate) fn request(&self, route: JsonRoute, k: u64) -> Option<&ScriptedRequest> {
+    pub(crate) fn request(&self, route: Route, k: u64) -> Option<&ScriptedRequest> {
         self.requests.iter().find(|r| r.route == route && r.k == k)
     }
 
@@ -163,40 +170,37 @@ impl FaultScript {
         self.streams.iter().find(|s| s.k == k)
     }
 
-    pub(crate) fn units(&self) -> Vec<Unit> {
-        let mut out: Vec<Unit> = self.requests.iter().cloned().map(Unit::Request).collect();
-        out.extend(self.copies.iter().cloned().map(Unit::Copies));
-        out.extend(self.streams.iter().cloned().map(Unit::Stream));
+    pub(crate) fn decisions(&self) -> Vec<ScriptedDecision> {
+        let mut out: Vec<ScriptedDecision> = self
+            .requests
+            .iter()
+            .cloned()
+            .map(ScriptedDecision::Request)
+            .collect();
+        out.extend(self.copies.iter().cloned().map(ScriptedDecision::Copies));
+        out.extend(self.streams.iter().cloned().map(ScriptedDecision::Stream));
         out
     }
 
-    pub(crate) fn from_units(seed: Option<u64>, units: &[Unit]) -> Self {
+    pub(crate) fn from_decisions(seed: Option<u64>, decisions: &[ScriptedDecision]) -> Self {
         let mut s = FaultScript {
             seed,
             ..FaultScript::new()
         };
-        for u in units {
-            match u {
-                Unit::Request(r) => s.requests.push(r.clone()),
-                Unit::Copies(c) => s.copies.push(c.clone()),
-                Unit::Stream(st) => s.streams.push(st.clone()),
+        for d in decisions {
+            match d {
+                ScriptedDecision::Request(r) => s.requests.push(r.clone()),
+                ScriptedDecision::Copies(c) => s.copies.push(c.clone()),
+                ScriptedDecision::Stream(st) => s.streams.push(st.clone()),
             }
         }
         s
     }
 }
 
-fn route_word(route: JsonRoute) -> &'static str {
-    match route {
-        JsonRoute::GetChats => "GET /chats",
-        JsonRoute::GetMessages => "GET messages",
-        JsonRoute::PostMessage => "POST",
-    }
-}
-
 impl fmt::Display for ScriptedRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} #{}: ", route_word(self.route), self.k + 1)?;
+        write!(f, "{} #{}: ", self.route.spec().words, self.k + 1)?;
         match &self.fault {
             Some(fault) => f.write_str(&fault.describe())?,
             None => f.write_str("delayed")?,
@@ -257,7 +261,7 @@ mod tests {
         let mut s = FaultScript::new();
         s.seed = Some(42);
         s.requests.push(ScriptedRequest {
-            route: JsonRoute::PostMessage,
+            route: Route::PostMessage,
             k: 2,
             fault: Some(Fault::DropAfterCommit),
             latency_before_ms: 0,
@@ -275,6 +279,8 @@ mod tests {
             "POST #3: dropped after commit\nSSE connection #1: stream cut after event 7"
         );
         assert!(FaultScript::from_json(r#"{"version":2}"#).is_err());
+        let on_the_stream = r#"{"requests":[{"route":"events","k":0}]}"#;
+        assert!(FaultScript::from_json(on_the_stream).is_err());
         assert!(FaultScript::from_json("{}").unwrap().is_empty());
     }
 

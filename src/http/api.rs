@@ -1,15 +1,14 @@
 //! The three JSON routes' handlers. Chaos is acted out around them, in
-//! [`faults`](super::faults); each handler only asks [`App`].
-
-use std::sync::Arc;
+//! [`faults`](super::faults); each handler only asks its request's scope
+//! ([`RequestScope`]).
 
 use bytes::Bytes;
 use warp::http::StatusCode;
 
 use super::request::{Body, Request};
-use crate::app::App;
-use crate::chaos::JsonRoute;
-use crate::model::MessageId;
+use super::response::NOT_FOUND_TEXT;
+use crate::app::RequestScope;
+use crate::chaos::Route;
 use crate::store::{PostBody, PostInput, PostOutcome};
 
 /// What a handler answered, before chaos acts on it.
@@ -41,57 +40,28 @@ impl Answer {
     }
 }
 
-/// A handler's answer and what it did.
-#[derive(Debug)]
-pub(crate) struct Handled {
-    pub(crate) answer: Answer,
-    pub(crate) message_id: Option<MessageId>,
-    pub(crate) event_ids: Vec<u64>,
-}
-
-impl From<Answer> for Handled {
-    fn from(answer: Answer) -> Self {
-        Handled {
-            answer,
-            message_id: None,
-            event_ids: Vec::new(),
-        }
-    }
-}
-
 /// Runs the handler of a JSON route; `body` is the request's, as far as it
-/// was read.
+/// was read. What it stores, the scope keeps for the journal.
 pub(crate) fn handle(
-    app: &Arc<App>,
+    scope: &mut RequestScope,
     req: &Request,
     body: &Body,
-    route: JsonRoute,
+    route: Route,
     raw_id: &str,
-    request_seq: u64,
-) -> Handled {
+) -> Answer {
     match route {
-        JsonRoute::GetChats => Answer::Json(app.chats_body()).into(),
-        JsonRoute::GetMessages => match app.history_body(raw_id) {
-            Ok(body) => Answer::Json(body).into(),
-            Err(e) => Answer::Error(StatusCode::BAD_REQUEST, e.to_string()).into(),
+        Route::GetChats => Answer::Json(scope.app().chats_body()),
+        Route::GetMessages => match scope.app().history_body(raw_id) {
+            Ok(body) => Answer::Json(body),
+            Err(e) => Answer::Error(StatusCode::BAD_REQUEST, e.to_string()),
         },
-        JsonRoute::PostMessage => post_message(app, req, body, raw_id, request_seq),
+        Route::PostMessage => post(scope, req, body, raw_id),
+        // The stream is answered by `sse`, never here.
+        Route::Events => Answer::Error(StatusCode::NOT_FOUND, NOT_FOUND_TEXT.into()),
     }
 }
 
-/// A POST's `Idempotency-Key`, as the handler reads it (the first one):
-/// its raw bytes, UTF-8 or not, as Go's `Header.Get` returns them.
-pub(crate) fn post_key(req: &Request) -> Option<&[u8]> {
-    req.headers.get("idempotency-key").map(|v| v.as_bytes())
-}
-
-fn post_message(
-    app: &Arc<App>,
-    req: &Request,
-    body: &Body,
-    raw_id: &str,
-    request_seq: u64,
-) -> Handled {
+fn post(scope: &mut RequestScope, req: &Request, body: &Body, raw_id: &str) -> Answer {
     let body = match body {
         Body::Read(b) => PostBody::Read(b),
         Body::TooLarge => PostBody::TooLarge,
@@ -99,11 +69,10 @@ fn post_message(
     };
     let input = PostInput {
         raw_chat: raw_id,
-        key: post_key(req),
+        key: req.key(),
         body,
     };
-    let (outcome, event_ids) = app.post_message(input, request_seq);
-    let answer = match outcome {
+    match scope.post(input) {
         PostOutcome::MissingKey => {
             Answer::Error(StatusCode::BAD_REQUEST, "missing idempotency key".into())
         }
@@ -114,13 +83,6 @@ fn post_message(
         ),
         PostOutcome::BadBody(e) => Answer::Error(StatusCode::BAD_REQUEST, e),
         PostOutcome::BadChat(e) => Answer::Error(StatusCode::BAD_REQUEST, e.to_string()),
-        PostOutcome::Stored(c) => {
-            return Handled {
-                answer: Answer::Json(c.message.body()),
-                message_id: Some(c.message.id),
-                event_ids,
-            };
-        }
-    };
-    answer.into()
+        PostOutcome::Stored(c) => Answer::Json(c.message.body()),
+    }
 }

@@ -15,109 +15,68 @@ use super::response::{
     dropped_connection, empty_ok, go_early_bytes, json_ok, json_ok_chunked, text_error, truncated,
     CHUNKING_THRESHOLD,
 };
-use crate::activity::{BusyGuard, Work};
-use crate::app::App;
+use super::Served;
+use crate::activity::BusyGuard;
+use crate::app::{App, RequestScope};
 use crate::chaos::engine::RequestLine;
-use crate::chaos::{Fault, JsonRoute};
-use crate::records::clip;
-use crate::wire;
+use crate::chaos::{Fault, Route};
+use crate::records::shown;
 
-/// A JSON route's response and what happened on the way.
-pub(crate) struct Outcome {
-    pub(crate) response: Response,
-    pub(crate) fault: Option<Fault>,
-    /// The status sent, `None` for a dropped connection.
-    pub(crate) status: Option<u16>,
-    pub(crate) journal_seq: u64,
-    /// A body the client was to send after `100 Continue` was never asked
-    /// for, or one refused for its size.
-    pub(crate) body_left_unread: bool,
-}
-
-/// One JSON request, as the chaos around its handler sees it.
-struct Call<'a> {
-    req: &'a Request,
-    route: JsonRoute,
-    raw_id: &'a str,
-    /// The request's record.
-    request_seq: u64,
-    /// The key as shown (for the journal).
-    key: Option<&'a str>,
-}
-
-/// Runs a JSON route under its chaos decision. `request_seq` is the
-/// request's record; `pending`, a POST body left unread for a client that
-/// waits for `100 Continue`.
+/// Runs a JSON route under its chaos decision; `pending`, a body left
+/// unread for a client that waits for `100 Continue`.
 pub(crate) async fn run(
-    app: &Arc<App>,
+    scope: &mut RequestScope,
     req: &Request,
-    route: JsonRoute,
+    route: Route,
     raw_id: &str,
-    request_seq: u64,
     pending: Option<Pending>,
-) -> Outcome {
-    let busy = app.activity().start(Work::Request);
+) -> Served {
+    scope.start_work();
     // A test's hold: accepted, then waiting before any fault or commit.
-    app.activity().pass(route.route()).await;
-    // Diagnostics follow the key's bytes; the journal shows it.
-    let key = api::post_key(req);
-    let shown = key.map(|k| clip(&wire::go_lossy(k)));
-    let in_flight = match route {
-        JsonRoute::PostMessage => {
-            app.diagnostics()
-                .post_started(key, app.ticker().now(), request_seq)
-        }
-        _ => None,
-    };
-    let call = Call {
-        req,
-        route,
-        raw_id,
-        request_seq,
-        key: shown.as_deref(),
-    };
-    let out = decide_and_answer(app, &call, pending, busy).await;
-    if let (JsonRoute::PostMessage, Some(key)) = (route, key) {
-        app.diagnostics().post_answered(key);
+    scope.pass_hold().await;
+    if route.spec().reads_body {
+        // Diagnostics follow the key's bytes.
+        scope.post_started(req.key());
     }
-    drop(in_flight);
+    let out = decide_and_answer(scope, req, route, raw_id, pending).await;
+    scope.answered();
     out
 }
 
 async fn decide_and_answer(
-    app: &Arc<App>,
-    call: &Call<'_>,
+    scope: &mut RequestScope,
+    req: &Request,
+    route: Route,
+    raw_id: &str,
     mut pending: Option<Pending>,
-    busy: BusyGuard,
-) -> Outcome {
-    let req = call.req;
-    let d = app.chaos().decide(
-        call.route,
+) -> Served {
+    // The journal shows the key.
+    let key = req.key().map(shown);
+    let d = scope.decide(
+        route,
         RequestLine {
             method: req.method.as_str(),
             path: req.path_and_query(),
-            key: call.key,
+            key: key.as_deref(),
         },
     );
-    let done = |(response, status): (Response, Option<u16>), unread: bool| Outcome {
+    let done = |(response, status): (Response, Option<u16>), unread: bool| Served {
         response,
-        fault: d.fault,
         status,
-        journal_seq: d.seq,
         body_left_unread: unread,
     };
-    app.sleep(d.latency_before).await;
-    if let Some(refused) = before_handler(app, d.fault).await {
+    scope.sleep(d.latency_before).await;
+    if let Some(refused) = before_handler(scope.app(), d.fault).await {
         // What the client got instead of the handler's answer.
-        app.chaos().update(d.seq, |e| e.status = refused.1);
+        scope.journal_refused(refused.1);
+        drop(scope.take_busy());
         return done(refused, pending.is_some());
     }
     let read;
     let body = match pending.take() {
-        Some(body) if app.post_reads_body(api::post_key(req)) => {
+        Some(body) if scope.app().post_reads_body(req.key()) => {
             read = body.read(&req.headers).await;
-            app.records()
-                .update(call.request_seq, |r| r.body = read.recorded());
+            scope.record_body(read.recorded());
             &read
         }
         unread => {
@@ -127,15 +86,11 @@ async fn decide_and_answer(
     };
     // A body refused for its size is left (partly) unread too.
     let too_large = matches!(body, Body::TooLarge);
-    let handled = api::handle(app, req, body, call.route, call.raw_id, call.request_seq);
+    let answer = api::handle(scope, req, body, route, raw_id);
     // The journal holds the handler's status, whatever a fault then does.
-    app.chaos().update(d.seq, |e| {
-        e.status = Some(handled.answer.status().as_u16());
-        e.committed = handled.message_id.is_some();
-        e.message_id = handled.message_id;
-        e.event_ids = handled.event_ids.clone();
-    });
-    let answer = after_handler(app, d.fault, d.latency_after, handled.answer, busy).await;
+    scope.journal_handled(answer.status().as_u16());
+    let busy = scope.take_busy();
+    let answer = after_handler(scope.app(), d.fault, d.latency_after, answer, busy).await;
     done(answer, pending.is_some() || too_large)
 }
 
@@ -145,13 +100,13 @@ async fn before_handler(app: &App, fault: Option<Fault>) -> Option<(Response, Op
     match fault {
         Some(Fault::Unavailable) => Some((
             text_error(StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-            Some(503),
+            Some(StatusCode::SERVICE_UNAVAILABLE.as_u16()),
         )),
         Some(Fault::Timeout { after }) => {
             app.sleep(after).await;
             Some((
                 text_error(StatusCode::GATEWAY_TIMEOUT, "timeout"),
-                Some(504),
+                Some(StatusCode::GATEWAY_TIMEOUT.as_u16()),
             ))
         }
         Some(Fault::DropBeforeCommit) => Some((dropped_connection(), None)),
@@ -166,7 +121,7 @@ async fn after_handler(
     fault: Option<Fault>,
     after: Duration,
     answer: Answer,
-    busy: BusyGuard,
+    busy: Option<BusyGuard>,
 ) -> (Response, Option<u16>) {
     let status = answer.status();
     match (fault, answer) {

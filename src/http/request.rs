@@ -67,7 +67,19 @@ pub(crate) struct Request {
     pub(crate) body: Body,
 }
 
+/// The `Idempotency-Key`, as the handler reads it: the first one's raw
+/// bytes, UTF-8 or not, as Go's `Header.Get` returns them. The one place
+/// the key is read.
+pub(crate) fn idempotency_key(headers: &HeaderMap) -> Option<&[u8]> {
+    headers.get("idempotency-key").map(|v| v.as_bytes())
+}
+
 impl Request {
+    /// Its `Idempotency-Key` (see [`idempotency_key`]).
+    pub(crate) fn key(&self) -> Option<&[u8]> {
+        idempotency_key(&self.headers)
+    }
+
     /// Whether Go closes the connection after answering: the client asked
     /// for it (`Connection: close`), or speaks HTTP/1.0 without asking to
     /// keep it alive.

@@ -235,9 +235,12 @@ pub(crate) fn options_asterisk(body_too_large: bool) -> Response {
     }
 }
 
+/// The text of chi's 404.
+pub(crate) const NOT_FOUND_TEXT: &str = "404 page not found";
+
 /// chi's 404.
 pub(crate) fn not_found() -> Response {
-    text_error(StatusCode::NOT_FOUND, "404 page not found")
+    text_error(StatusCode::NOT_FOUND, NOT_FOUND_TEXT)
 }
 
 /// chi's 405: empty body, one `Allow` line per allowed method; no

@@ -1,51 +1,10 @@
-//! The route table: every path and method the API has, in one place. 404,
-//! 405 and `Allow` are derived from it, as chi derives them.
+//! Routing by the route table (each route's method and path pattern, see
+//! [`Route`]): 404, 405 and `Allow` are derived from it, as chi derives
+//! them.
 
 use warp::http::Method;
 
-use crate::chaos::{JsonRoute, Route};
-
-/// A path shape of the API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Pattern {
-    /// `/chats`
-    Chats,
-    /// `/chats/{chat_id}/messages`
-    ChatMessages,
-    /// `/events` (answers every method, as the reference's `r.Handle`)
-    Events,
-}
-
-/// One row of the table: a pattern, a method (`None`: any) and the route.
-struct Row {
-    pattern: Pattern,
-    method: Option<Method>,
-    route: Route,
-}
-
-/// The API, as the reference's chi router declares it.
-const TABLE: [Row; 4] = [
-    Row {
-        pattern: Pattern::Chats,
-        method: Some(Method::GET),
-        route: Route::GetChats,
-    },
-    Row {
-        pattern: Pattern::ChatMessages,
-        method: Some(Method::GET),
-        route: Route::GetMessages,
-    },
-    Row {
-        pattern: Pattern::ChatMessages,
-        method: Some(Method::POST),
-        route: Route::PostMessage,
-    },
-    Row {
-        pattern: Pattern::Events,
-        method: None,
-        route: Route::Events,
-    },
-];
+use crate::chaos::Route;
 
 /// The methods chi knows; any other gets 405 without `Allow`, on any path.
 const KNOWN_METHODS: [Method; 9] = [
@@ -63,10 +22,8 @@ const KNOWN_METHODS: [Method; 9] = [
 /// Where a request goes.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Target<'a> {
-    /// A JSON route, with the raw `{chat_id}` segment when it has one.
-    Json(JsonRoute, &'a str),
-    /// The SSE stream.
-    Events,
+    /// A route, with the raw `{chat_id}` segment when it has one.
+    Route(Route, &'a str),
     /// `/__admin/…` (only when the admin API is on).
     Admin,
     /// No route has this path: 404.
@@ -75,16 +32,18 @@ pub(crate) enum Target<'a> {
     MethodNotAllowed(Vec<&'static str>),
 }
 
-/// The pattern `path` matches, with its `{chat_id}` segment.
-fn pattern(path: &str) -> Option<(Pattern, &str)> {
-    let rest = path.strip_prefix('/')?;
-    let mut parts = rest.split('/');
-    match (parts.next(), parts.next(), parts.next(), parts.next()) {
-        (Some("chats"), None, _, _) => Some((Pattern::Chats, "")),
-        // chi matches an empty `{chat_id}` too (`/chats//messages`).
-        (Some("chats"), Some(id), Some("messages"), None) => Some((Pattern::ChatMessages, id)),
-        (Some("events"), None, _, _) => Some((Pattern::Events, "")),
-        _ => None,
+/// Whether `path` has the shape of `pattern`, and its `{…}` segment (chi
+/// matches an empty one too: `/chats//messages`).
+fn matches<'a>(pattern: &str, path: &'a str) -> Option<&'a str> {
+    let (mut want, mut got) = (pattern.split('/'), path.split('/'));
+    let mut param = "";
+    loop {
+        match (want.next(), got.next()) {
+            (None, None) => return Some(param),
+            (Some(w), Some(g)) if w.starts_with('{') => param = g,
+            (Some(w), Some(g)) if w == g => {}
+            _ => return None,
+        }
     }
 }
 
@@ -96,30 +55,29 @@ pub(crate) fn classify<'a>(method: &Method, path: &'a str, admin: bool) -> Targe
     if !KNOWN_METHODS.contains(method) {
         return Target::MethodNotAllowed(Vec::new());
     }
-    let Some((pattern, id)) = pattern(path) else {
-        return Target::NotFound;
-    };
-    let rows = TABLE.iter().filter(|r| r.pattern == pattern);
+    let mut found = false;
     let mut allowed = Vec::new();
-    for row in rows {
-        match &row.method {
-            Some(m) if m != method => allowed.push(m.as_str()),
-            _ => {
-                return match row.route.json() {
-                    Some(json) => Target::Json(json, id),
-                    None => Target::Events,
-                }
-            }
+    for route in Route::ALL {
+        let spec = route.spec();
+        let Some(param) = matches(spec.path, path) else {
+            continue;
+        };
+        found = true;
+        match spec.method {
+            Some(m) if m != method.as_str() => allowed.push(m),
+            _ => return Target::Route(route, param),
         }
     }
-    Target::MethodNotAllowed(allowed)
+    match found {
+        true => Target::MethodNotAllowed(allowed),
+        false => Target::NotFound,
+    }
 }
 
 /// The route a request is for, whatever its method (for records).
 pub(crate) fn route_of(method: &Method, path: &str) -> Option<Route> {
     match classify(method, path, false) {
-        Target::Json(r, _) => Some(r.route()),
-        Target::Events => Some(Route::Events),
+        Target::Route(route, _) => Some(route),
         _ => None,
     }
 }
@@ -134,11 +92,11 @@ mod tests {
         let path = format!("/chats/{id}/messages");
         assert_eq!(
             classify(&Method::GET, "/chats", false),
-            Target::Json(JsonRoute::GetChats, "")
+            Target::Route(Route::GetChats, "")
         );
         assert_eq!(
             classify(&Method::POST, &path, false),
-            Target::Json(JsonRoute::PostMessage, id)
+            Target::Route(Route::PostMessage, id)
         );
         assert_eq!(
             classify(&Method::POST, "/chats", false),
@@ -148,7 +106,10 @@ mod tests {
             classify(&Method::HEAD, &path, false),
             Target::MethodNotAllowed(vec!["GET", "POST"])
         );
-        assert_eq!(classify(&Method::DELETE, "/events", false), Target::Events);
+        assert_eq!(
+            classify(&Method::DELETE, "/events", false),
+            Target::Route(Route::Events, "")
+        );
         let foo = Method::from_bytes(b"FOO").unwrap();
         assert_eq!(
             classify(&foo, "/nowhere", false),
@@ -161,5 +122,10 @@ mod tests {
         );
         assert_eq!(classify(&Method::GET, "/__admin/seed", true), Target::Admin);
         assert_eq!(route_of(&Method::PUT, "/chats"), None);
+        assert_eq!(classify(&Method::GET, "chats", false), Target::NotFound);
+        assert_eq!(
+            classify(&Method::GET, "/chats//messages", false),
+            Target::Route(Route::GetMessages, "")
+        );
     }
 }

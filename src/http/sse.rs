@@ -5,23 +5,20 @@
 
 use std::collections::VecDeque;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::watch;
 use tokio::time::{Instant, Sleep};
 use warp::http::header::{HeaderName, HeaderValue, CACHE_CONTROL, CONNECTION, CONTENT_TYPE, DATE};
 use warp::http::{StatusCode, Version};
-use warp::reply::{Reply, Response};
+use warp::reply::Reply;
 
 use super::request::Request;
 use super::response::{date, text_error_after};
-use super::HttpConfig;
-use crate::app::{App, Lifecycle};
+use super::{HttpConfig, Served};
+use crate::app::{RequestScope, Subscription};
 use crate::chaos::engine::{RequestLine, StreamDecision};
-use crate::diagnostics::Diagnostics;
-use crate::events::{Cursor, Delivery, EventHub, Read, Replay, Start, SubscriberGuard};
+use crate::events::{Delivery, Read, Replay, Start};
 use crate::feed::StreamWatch;
 use crate::wire;
 
@@ -54,13 +51,6 @@ fn stream_headers(req: &Request, streaming: bool) -> Vec<(HeaderName, HeaderValu
     headers
 }
 
-/// What the stream answered.
-pub(crate) struct Opened {
-    pub(crate) response: Response,
-    /// The journal entry of its chaos decision, if it was opened.
-    pub(crate) journal_seq: Option<u64>,
-}
-
 /// Where the request wants its stream to start, or the reference's
 /// refusal (status and message).
 fn start_of(req: &Request, replay: Replay) -> Result<Start, (StatusCode, &'static str)> {
@@ -89,26 +79,24 @@ fn start_of(req: &Request, replay: Replay) -> Result<Start, (StatusCode, &'stati
 }
 
 /// Opens a stream, or answers the reference's 500/400.
-pub(crate) fn open(app: &Arc<App>, config: &HttpConfig, req: &Request, request_seq: u64) -> Opened {
+pub(crate) fn open(scope: &mut RequestScope, config: &HttpConfig, req: &Request) -> Served {
     let start = match start_of(req, config.replay) {
         Ok(start) => start,
         Err((status, message)) => {
-            return Opened {
-                response: text_error_after(&stream_headers(req, false), status, message),
-                journal_seq: None,
-            };
+            return text_error_after(&stream_headers(req, false), status, message).into();
         }
     };
     let resumed = matches!(start, Start::From(_));
-    app.diagnostics()
-        .stream_opened(resumed, app.ticker().now(), request_seq);
-    let decision = app.chaos().decide_stream(RequestLine {
-        method: req.method.as_str(),
-        path: req.path_and_query(),
-        key: None,
-    });
-    let watch = app.feed().stream_opened(request_seq, resumed);
-    let state = State::new(app, config, start, decision, watch);
+    let decision = scope.decide_stream(
+        resumed,
+        RequestLine {
+            method: req.method.as_str(),
+            path: req.path_and_query(),
+            key: None,
+        },
+    );
+    let watch = scope.app().feed().stream_opened(scope.seq(), resumed);
+    let state = State::new(scope, config, start, decision, watch);
     let mut res = warp::reply::stream(futures::stream::unfold(state, next)).into_response();
     let h = res.headers_mut();
     for (name, value) in stream_headers(req, true) {
@@ -116,10 +104,7 @@ pub(crate) fn open(app: &Arc<App>, config: &HttpConfig, req: &Request, request_s
     }
     h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     h.insert(DATE, date());
-    Opened {
-        response: res,
-        journal_seq: Some(decision.seq),
-    }
+    res.into()
 }
 
 /// A comment frame after every `every` without another frame.
@@ -129,12 +114,7 @@ struct KeepAlive {
 }
 
 struct State {
-    diagnostics: Arc<Diagnostics>,
-    hub: Arc<EventHub>,
-    guard: SubscriberGuard,
-    cursor: Cursor,
-    changes: watch::Receiver<u64>,
-    lifecycle: watch::Receiver<Lifecycle>,
+    sub: Subscription,
     buffer: VecDeque<Delivery>,
     /// The rest of a frame sent in two chunks (see [`Delivery::frame`]).
     rest: Option<Bytes>,
@@ -158,26 +138,18 @@ enum Wake {
 
 impl State {
     fn new(
-        app: &Arc<App>,
+        scope: &RequestScope,
         config: &HttpConfig,
         start: Start,
         decision: StreamDecision,
         watch: StreamWatch,
     ) -> Self {
-        let hub = Arc::clone(app.events());
-        let mut changes = hub.changes();
-        changes.mark_unchanged();
-        let mut lifecycle = app.lifecycle();
-        lifecycle.mark_unchanged();
+        let app = scope.app();
+        let sub = app.subscribe(start);
         let now = Instant::now();
-        let scale = |d: Duration| app.ticker().scale(d);
+        let scale = |d: Duration| app.scale(d);
         State {
-            diagnostics: Arc::clone(app.diagnostics()),
-            guard: hub.subscriber(),
-            cursor: hub.cursor(start),
-            hub,
-            changes,
-            lifecycle,
+            sub,
             buffer: VecDeque::new(),
             rest: None,
             delivered: 0,
@@ -201,11 +173,13 @@ impl State {
         let State {
             ends_at,
             keep_alive,
-            lifecycle,
-            changes,
+            sub,
             watch,
             ..
         } = self;
+        let Subscription {
+            lifecycle, changes, ..
+        } = sub;
         let ends = async {
             match ends_at {
                 Some(sleep) => sleep.as_mut().await,
@@ -230,7 +204,7 @@ impl State {
 
     /// The server ends (or cuts) the stream: clients will reconnect.
     fn server_end(&mut self, cut: bool) {
-        self.diagnostics.stream_ended_by_server(self.delivered);
+        self.sub.ended_by_server(self.delivered);
         self.watch.ended(cut);
     }
 
@@ -242,7 +216,6 @@ impl State {
 }
 
 async fn next(mut st: State) -> Option<(Result<Bytes, Cut>, State)> {
-    let _ = &st.guard;
     if st.done {
         return None;
     }
@@ -270,7 +243,7 @@ async fn next(mut st: State) -> Option<(Result<Bytes, Cut>, State)> {
             st.rest = rest;
             return Some((Ok(head), st));
         }
-        match st.hub.read(&mut st.cursor, BATCH) {
+        match st.sub.read(BATCH) {
             Read::Deliveries(batch) => st.buffer.extend(batch),
             Read::Reset => return None,
             Read::Lagged => {

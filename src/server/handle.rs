@@ -151,7 +151,7 @@ impl MockChatServer {
 
     /// The seed of every random choice of this server.
     pub fn seed(&self) -> u64 {
-        self.app.chaos().seed()
+        self.app.seed()
     }
 
     /// Every chat, in creation order (the wire's `GET /chats` shuffles).
@@ -221,13 +221,13 @@ impl MockChatServer {
     /// Replaces the fault plan from now on.
     pub fn set_faults(&self, plan: FaultPlan) -> Result<(), PlanError> {
         plan.validate()?;
-        self.app.chaos().set_plan(plan);
+        self.app.set_plan(plan);
         Ok(())
     }
 
     /// The fault plan in force.
     pub fn faults(&self) -> FaultPlan {
-        (*self.app.chaos().plan()).clone()
+        (*self.app.plan()).clone()
     }
 
     /// Fixtures back (with new ids); idempotency keys, counters, event log,
@@ -239,14 +239,14 @@ impl MockChatServer {
 
     /// The fault journal (the most recent entries, bounded).
     pub fn journal(&self) -> Vec<JournalEntry> {
-        self.app.chaos().journal()
+        self.app.journal()
     }
 
     /// The chaos decisions of the run so far (since start or reset), as an
     /// explicit script that [`script`](MockChatServerBuilder::script)
     /// replays exactly.
     pub fn fault_script(&self) -> FaultScript {
-        self.app.chaos().recorded()
+        self.app.recorded_script()
     }
 
     pub(crate) fn app(&self) -> &Arc<App> {
@@ -261,7 +261,7 @@ impl MockChatServer {
     /// Every request received (the most recent, bounded), admin calls
     /// excepted.
     pub fn received_requests(&self) -> Vec<RecordedRequest> {
-        self.app.records().all()
+        self.app.requests()
     }
 
     /// The requests received on one route.
@@ -375,7 +375,7 @@ impl MockChatServer {
         n: usize,
     ) -> Result<Vec<RecordedRequest>, WaitTimeout> {
         let awaited = format!("for {n} requests on {route}");
-        wait::until(self.limit(), awaited, self.app.records().changes(), || {
+        wait::until(self.limit(), awaited, self.app.request_changes(), || {
             wait::at_least(self.requests(route), n, "requests")
         })
         .await
@@ -468,7 +468,7 @@ impl MockChatServer {
     /// (a key reused for another message, a reconnect without
     /// `Last-Event-ID`, …). A correct client produces none.
     pub fn diagnostics(&self) -> Vec<Diagnostic> {
-        self.app.diagnostics().all()
+        self.app.diagnosed()
     }
 
     /// Stops the server and waits until its port is closed and every
@@ -508,7 +508,7 @@ impl MockChatServer {
         report::render(
             self.seed(),
             self.seed_source,
-            &self.app.chaos().journal_tail(report::ENTRIES),
+            &self.app.journal_tail(report::ENTRIES),
             &self.diagnostics(),
         )
     }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use mock_chat_server::chaos::{Delay, JsonRoute, RouteFaults};
+use mock_chat_server::chaos::{Delay, RouteFaults};
 use mock_chat_server::{Fault, FaultPlan, Message, MockChatServer, Route};
 
 use crate::common::*;
@@ -161,7 +161,7 @@ async fn no_chaos_touches_404_405_or_the_stream() {
 #[tokio::test]
 async fn a_large_body_is_framed_around_the_after_delay_as_go_does() {
     let mut plan = FaultPlan::none();
-    plan.route_mut(JsonRoute::GetMessages).latency_after = Delay::Fixed(3_600_000);
+    plan.route_mut(Route::GetMessages).latency_after = Delay::Fixed(3_600_000);
     let server = MockChatServer::builder().seed(1).faults(plan).start().await;
     let (matt, sarah) = (chat(&server, "Matt"), chat(&server, "Sarah"));
     // Matt's history: ~3 KiB, held whole in Go's buffer until the end.

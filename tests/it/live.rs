@@ -319,3 +319,14 @@ async fn a_bad_plan_names_its_field_in_json_when_asked() {
     assert!(e["reason"].as_str().is_some_and(|r| !r.is_empty()));
     assert_eq!(server.faults(), before, "unchanged");
 }
+
+#[tokio::test]
+async fn shutdown_ends_the_feed() {
+    let server = admin().await;
+    let (mut sse, _) = live(&server).await;
+    tokio::time::timeout(PATIENCE, server.shutdown())
+        .await
+        .expect("shutdown does not wait for the viewer");
+    while sse.next().await.is_some() {}
+    assert!(sse.ended.is_some());
+}

@@ -1021,8 +1021,8 @@
     source.addEventListener('error', () => {
       // The browser reconnects by itself unless the server refused (CLOSED).
       if (source.readyState === EventSource.CLOSED) {
-        setFeedState('down', `down; retrying in ${Math.max(1, Math.round(retryMs / 1000))} s`);
         source.close();
+        explainRefusal();
         setTimeout(connect, retryMs);
         retryMs = Math.min(retryMs * 2, 10000);
       } else {
@@ -1052,6 +1052,23 @@
     }
     apply(data);
     schedule();
+  }
+
+  /** Says why the server refused the feed (a token, too many viewers…). */
+  async function explainRefusal() {
+    const retry = `retrying in ${Math.max(1, Math.round(retryMs / 1000))} s`;
+    setFeedState('down', `down; ${retry}`);
+    try {
+      const res = await fetch(API.live, { credentials: 'same-origin', headers: { Accept: 'application/json' } });
+      if (res.ok) {
+        if (res.body) res.body.cancel();
+        return;
+      }
+      const why = res.status === 401
+        ? 'not authorised: open the dashboard URL with ?token=… that the server printed'
+        : (await res.text()).trim();
+      setFeedState('down', `down (${res.status}: ${why}); ${retry}`);
+    } catch (_) { /* the server is gone: "down" says it */ }
   }
 
   function setFeedState(kind, text) {

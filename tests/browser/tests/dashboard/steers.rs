@@ -348,19 +348,17 @@ async fn duplicates_for_the_next_message_show_as_copies_sent() {
     page.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cutting_the_open_streams_cuts_the_tests_stream_and_counts_it() {
-    let Some(chrome) = Chrome::find_or_skip() else {
-        return;
-    };
-    let _turn = TURN.lock().await;
+/// Opens a stream from the test, clicks `button` (`#streams-cut` or
+/// `#streams-end`), and returns whether the stream's body read failed (a
+/// cut) and the page's counter `counter` once it reads 1.
+async fn stop_a_stream(chrome: &Chrome, button: &str, counter: &str) -> bool {
     let server = mock_chat_server::MockChatServer::builder()
         .seed(23)
         .admin_api(true)
         .stream_lifetime(None)
         .start()
         .await;
-    let page = open(&chrome, &server).await;
+    let page = open(chrome, &server).await;
     let events = server.url("/events?stream=messages");
     let stream = tokio::spawn(async move { http::get(&events).await });
     server
@@ -376,23 +374,90 @@ async fn cutting_the_open_streams_cuts_the_tests_stream_and_counts_it() {
         .await
         .expect("the page counts the stream");
 
-    page.browser()
-        .click("#streams-cut")
-        .await
-        .expect("the button");
+    page.browser().click(button).await.expect("the button");
     let ended = tokio::time::timeout(WAIT, stream)
         .await
         .expect("the stream stops");
-
-    assert!(ended.expect("the task").is_err(), "cut, not ended cleanly");
+    let counted = format!(
+        "return document.getElementById('{counter}').textContent === '1'
+           && document.getElementById('streams-count').textContent === '0';"
+    );
     page.browser()
-        .wait_until(
-            "the cut is counted",
-            "return document.getElementById('streams-cuts').textContent === '1'
-               && document.getElementById('streams-count').textContent === '0';",
-            WAIT,
-        )
+        .wait_until("the page counts it", &counted, WAIT)
         .await
-        .expect("the page shows the cut");
+        .expect("the page shows how the stream stopped");
+    page.close().await;
+    ended.expect("the task").is_err()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cutting_the_open_streams_cuts_the_tests_stream_and_counts_it() {
+    let Some(chrome) = Chrome::find_or_skip() else {
+        return;
+    };
+    let _turn = TURN.lock().await;
+
+    let failed = stop_a_stream(&chrome, "#streams-cut", "streams-cuts").await;
+
+    assert!(failed, "cut: the body read fails");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ending_the_open_streams_ends_the_tests_stream_cleanly_and_counts_it() {
+    let Some(chrome) = Chrome::find_or_skip() else {
+        return;
+    };
+    let _turn = TURN.lock().await;
+
+    let failed = stop_a_stream(&chrome, "#streams-end", "streams-ends").await;
+
+    assert!(!failed, "ended cleanly: the body read completes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_clears_the_tables_and_shows_the_fixtures_again() {
+    let Some(chrome) = Chrome::find_or_skip() else {
+        return;
+    };
+    let _turn = TURN.lock().await;
+    let server = server().await;
+    let page = open(&chrome, &server).await;
+    let fixtures = server.chats().len();
+    let added = http::post_json(
+        &server.url("/__admin/chats"),
+        None,
+        r#"{"name":"Added before the reset"}"#,
+    )
+    .await;
+    assert_eq!(added.expect("answers").status, 200);
+    http::get(&server.url("/chats")).await.expect("answers");
+    page.row(last_seq(&server, "/chats"), WAIT)
+        .await
+        .expect("the row is shown");
+    let shown = format!(
+        "return document.querySelectorAll('#chats .chat').length === {}",
+        fixtures + 1
+    );
+    page.browser()
+        .wait_until("the added chat is shown", &shown, WAIT)
+        .await
+        .expect("the chat change");
+
+    page.browser().click("#reset").await.expect("the button");
+    let cleared = format!(
+        "return document.querySelectorAll('.req-row').length === 0
+           && document.getElementById('feed-state').dataset.state === 'live'
+           && document.querySelectorAll('#chats .chat').length === {fixtures};"
+    );
+    page.browser()
+        .wait_until("the tables are cleared", &cleared, WAIT)
+        .await
+        .expect("the page shows the reset server");
+
+    assert!(server
+        .received_requests()
+        .iter()
+        .all(|r| r.path != "/chats"));
+    assert_eq!(server.chats().len(), fixtures);
     page.close().await;
 }

@@ -4,7 +4,8 @@
 //! Chromium or ChromeDriver is not installed.
 //!
 //! - `shows`: what the page shows (requests, diagnostics, chats) and how;
-//! - `steers`: its controls (faults, presets, plan, holds, downloads);
+//! - `steers`: its controls (forced faults, duplicates, presets, the plan as
+//!   JSON, holds, streams cut or ended, reset, downloads) and the token;
 //! - `screenshot`: a busy session, saved for the README.
 
 mod screenshot;

@@ -1,5 +1,6 @@
 //! What the page steers, each through an admin API call: a forced fault,
-//! a preset, a plan edited as JSON, the script's download, a hold.
+//! duplicates, a preset, a plan edited as JSON, the script's download,
+//! holds, the open streams, reset; and the token exchanged for a cookie.
 
 use std::path::{Path, PathBuf};
 

@@ -1,7 +1,9 @@
-//! A busy session, as the README shows it: the screenshot is saved to
-//! `tests/browser/screenshots/dashboard.png`.
+//! A busy session, as the README shows it, light and dark: saved to
+//! `target/browser-screenshots/`, and with `UPDATE_SCREENSHOTS=1` also to
+//! `tests/browser/screenshots/` (the README's copies, committed), so a
+//! plain test run leaves the source tree as it was.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use mock_chat_server::{Fault, MockChatServer, Route};
 use mock_chat_server_browser::dashboard::{Dashboard, DARK};
@@ -51,7 +53,7 @@ async fn busy_session(server: &MockChatServer, page: &Dashboard) {
 
 /// Waits until `page` shows the session's newest request and its
 /// diagnostics, opens the first diagnostic's request, saves a screenshot
-/// as `screenshots/{name}`.
+/// as `{name}` in each of [`screenshot_dirs`].
 async fn shoot(page: &Dashboard, server: &MockChatServer, name: &str) {
     let newest = server.received_requests().last().expect("requests").seq;
     page.row(newest, WAIT)
@@ -70,14 +72,25 @@ async fn shoot(page: &Dashboard, server: &MockChatServer, name: &str) {
         .await
         .expect("opens the request");
     page.details(WAIT).await.expect("the details load");
-    let shot = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("screenshots")
-        .join(name);
-    page.browser()
-        .screenshot(&shot)
-        .await
-        .expect("a screenshot");
-    assert!(std::fs::metadata(&shot).expect("saved").len() > 10_000);
+    for dir in screenshot_dirs() {
+        let shot = dir.join(name);
+        page.browser()
+            .screenshot(&shot)
+            .await
+            .expect("a screenshot");
+        assert!(std::fs::metadata(&shot).expect("saved").len() > 10_000);
+    }
+}
+
+/// Where screenshots go: `target/browser-screenshots`, and the README's
+/// folder when `UPDATE_SCREENSHOTS` is set.
+fn screenshot_dirs() -> Vec<PathBuf> {
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let mut dirs = vec![tmp.parent().unwrap_or(tmp).join("browser-screenshots")];
+    if std::env::var_os("UPDATE_SCREENSHOTS").is_some() {
+        dirs.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("screenshots"));
+    }
+    dirs
 }
 
 /// The page's background colour.

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use fantoccini::key::Key;
 use mock_chat_server::{Author, Fault, Route};
 use mock_chat_server_browser::driver::Chrome;
 use mock_chat_server_browser::http;
@@ -267,5 +268,58 @@ async fn a_diagnostic_whose_request_left_the_table_still_opens_it() {
     );
     assert!(title.ends_with("(older than the table)"), "{title}");
     assert_eq!(details["body"], r#"{"text":"no key"}"#);
+    page.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rows_are_walked_with_the_keyboard_and_escape_closes_the_details() {
+    let Some(chrome) = Chrome::find_or_skip() else {
+        return;
+    };
+    let _turn = TURN.lock().await;
+    let server = server().await;
+    let page = open(&chrome, &server).await;
+    for _ in 0..3 {
+        http::get(&server.url("/chats")).await.expect("answers");
+    }
+    let newest = last_seq(&server, "/chats");
+    page.row(newest, WAIT).await.expect("the rows are shown");
+    let rows = page
+        .browser()
+        .client()
+        .find(fantoccini::Locator::Id("rows"))
+        .await
+        .expect("the table");
+
+    rows.send_keys(&Key::Down.to_string()).await.expect("types");
+    let first = page.details(WAIT).await.expect("the newest opens");
+    rows.send_keys(&Key::Down.to_string()).await.expect("types");
+    let second = page
+        .browser()
+        .wait_until(
+            "the next row is selected",
+            &format!(
+                "return document.querySelector('.req-row.selected')?.id === 'req-{}';",
+                newest - 1
+            ),
+            WAIT,
+        )
+        .await;
+    rows.send_keys(&Key::Escape.to_string())
+        .await
+        .expect("types");
+    let closed = page
+        .browser()
+        .wait_until(
+            "the details close",
+            "return document.getElementById('details').hidden;",
+            WAIT,
+        )
+        .await;
+
+    let title = first["title"].as_str().unwrap_or_default();
+    assert!(title.starts_with(&format!("#{newest} ")), "{title}");
+    second.expect("ArrowDown selects the next (older) row");
+    closed.expect("Escape closes the details");
     page.close().await;
 }

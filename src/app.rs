@@ -128,6 +128,11 @@ impl App {
         self.chaos.set_plan(plan);
     }
 
+    /// How many decisions the script being replayed holds, if one is.
+    pub(crate) fn replaying(&self) -> Option<usize> {
+        self.chaos.replaying()
+    }
+
     /// The server's time since start, and its time scale (for the live
     /// feed's snapshot).
     pub(crate) fn uptime_and_scale(&self) -> (Duration, f64) {
@@ -222,7 +227,9 @@ impl App {
     }
 
     pub(crate) fn add_chat(&self, name: String) -> Chat {
-        self.store.add_chat(name)
+        let chat = self.store.add_chat(name);
+        self.feed.emit(|| Change::Chat(&chat));
+        chat
     }
 
     /// Whether a POST with `key` gets as far as reading its body.
@@ -382,6 +389,7 @@ impl App {
                 return Err(format!("at most {MAX_FORCED} faults may wait per route"));
             }
         }
+        self.feed.emit(|| Change::Forced(route, fault, count));
         Ok(())
     }
 

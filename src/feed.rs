@@ -36,9 +36,9 @@ pub(crate) const MAX_VIEWERS: usize = 16;
 /// One thing that happened, as the feed tells it.
 #[derive(Debug)]
 pub(crate) enum Change<'a> {
-    /// A request was answered (or dropped); `now` is the server's time
-    /// since start when it finished.
-    Request(&'a RecordedRequest, std::time::Duration),
+    /// A request was answered (or dropped): the server's time since start
+    /// when it finished, and whether it was the empty 200 of a known key.
+    Request(&'a RecordedRequest, std::time::Duration, bool),
     /// A message was published `event_ids.len()` times.
     Delivery(Message, &'a [u64]),
     /// A stream opened.
@@ -64,9 +64,13 @@ pub(crate) enum Change<'a> {
     Chat(&'a Chat),
 }
 
-/// A request as the feed shows it (also the snapshot's rows).
-pub(crate) fn request_json(r: &RecordedRequest, now: std::time::Duration) -> Value {
-    let ms = now.saturating_sub(r.since_start).as_secs_f64() * 1000.0;
+/// A request as the feed shows it (also the snapshot's rows, whose time
+/// in the server is unknown: `now` is `None`).
+pub(crate) fn request_json(r: &RecordedRequest, now: Option<std::time::Duration>) -> Value {
+    let ms = now.map(|now| {
+        let ms = now.saturating_sub(r.since_start).as_secs_f64() * 1000.0;
+        (ms * 1000.0).round() / 1000.0
+    });
     json!({
         "seq": r.seq,
         "route": r.route,
@@ -76,7 +80,7 @@ pub(crate) fn request_json(r: &RecordedRequest, now: std::time::Duration) -> Val
         "status": r.status,
         "fault": r.fault,
         "key": r.headers.idempotency_key,
-        "ms": (ms * 1000.0).round() / 1000.0,
+        "ms": ms,
         "since_start_ms": r.since_start.as_millis() as u64,
         "journal_seq": r.journal_seq,
     })
@@ -85,7 +89,11 @@ pub(crate) fn request_json(r: &RecordedRequest, now: std::time::Duration) -> Val
 impl Change<'_> {
     fn to_json(&self, open_streams: usize) -> Value {
         let mut v = match self {
-            Change::Request(r, now) => request_json(r, *now),
+            Change::Request(r, now, empty) => {
+                let mut v = request_json(r, Some(*now));
+                v["empty"] = Value::Bool(*empty);
+                v
+            }
             Change::Delivery(m, ids) => json!({
                 "chat_id": m.chat_id, "message": m, "copies": ids.len(), "event_ids": ids,
             }),

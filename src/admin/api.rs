@@ -11,7 +11,6 @@ use warp::reply::Response;
 use super::routes::Ctx;
 use super::{bad, RawBody, Refused};
 use crate::chaos::{Fault, FaultPlan, PlanError, Route};
-use crate::feed::Change;
 use crate::model::{Author, ChatId};
 
 /// A JSON answer.
@@ -90,9 +89,7 @@ pub(crate) fn reset(ctx: &Ctx) -> Result<Response, Refused> {
 
 pub(crate) fn add_chat(ctx: &Ctx, body: &RawBody) -> Result<Response, Refused> {
     let NewChat { name } = body_json(body)?;
-    let chat = ctx.app.add_chat(name);
-    ctx.app.feed().emit(|| Change::Chat(&chat));
-    Ok(ok_json(&chat))
+    Ok(ok_json(&ctx.app.add_chat(name)))
 }
 
 pub(crate) fn inject(ctx: &Ctx, id: &str, body: &RawBody) -> Result<Response, Refused> {
@@ -135,9 +132,6 @@ pub(crate) fn force(ctx: &Ctx, body: &RawBody) -> Result<Response, Refused> {
     let f: Force = body_json(body)?;
     let fault = parse_fault(f.fault)?;
     ctx.app.force(f.route, fault, f.count).map_err(bad)?;
-    ctx.app
-        .feed()
-        .emit(|| Change::Forced(f.route, fault, f.count));
     Ok(ok_json(
         &json!({"route": f.route, "fault": fault, "queued": f.count}),
     ))
@@ -210,6 +204,23 @@ pub(crate) fn script(ctx: &Ctx, query: &str) -> Response {
 
 pub(crate) fn requests(ctx: &Ctx) -> Response {
     ok_json(&ctx.app.requests())
+}
+
+/// One request, with its journal entry, by its record's number.
+pub(crate) fn request(ctx: &Ctx, seq: &str) -> Result<Response, Refused> {
+    let gone = || {
+        Refused(
+            StatusCode::NOT_FOUND,
+            format!("no request {seq:?} recorded"),
+        )
+    };
+    let seq: u64 = seq.parse().map_err(|_| gone())?;
+    let found = ctx.app.requests().into_iter().find(|r| r.seq == seq);
+    let request = found.ok_or_else(gone)?;
+    let journal = request
+        .journal_seq
+        .and_then(|j| ctx.app.journal().into_iter().find(|e| e.seq == j));
+    Ok(ok_json(&json!({"request": request, "journal": journal})))
 }
 
 pub(crate) fn diagnostics(ctx: &Ctx) -> Response {

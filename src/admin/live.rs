@@ -188,17 +188,17 @@ fn snapshot(ctx: &Ctx, viewer: u64) -> Value {
     let skip = records.len().saturating_sub(SNAPSHOT_REQUESTS);
     let requests: Vec<Value> = records[skip..]
         .iter()
-        .map(|r| request_json(r, uptime))
+        .map(|r| request_json(r, None))
         .collect();
     json!({
         "version": VERSION,
         "viewer": viewer,
         "seed": seed,
         "seed_string": seed.to_string(),
-        "plan": {"words": plan.summary(), "replaying": false, "plan": &*plan},
+        "plan": plan_json(app, &plan),
         "time_scale": time_scale,
         "uptime_ms": uptime.as_millis() as u64,
-        "rerun": rerun(seed, &plan, time_scale),
+        "rerun": rerun(seed, &plan, time_scale, app.replaying().is_some()),
         "chats": chats,
         "streams": {"open": app.feed().open_streams()},
         "holds": ctx.holds.list(),
@@ -207,8 +207,21 @@ fn snapshot(ctx: &Ctx, viewer: u64) -> Value {
     })
 }
 
+/// The plan in words, or the script being replayed.
+fn plan_json(app: &App, plan: &crate::chaos::FaultPlan) -> Value {
+    match app.replaying() {
+        Some(n) => json!({
+            "words": format!("replaying a script: {n} faults, everything else calm"),
+            "replaying": true,
+            "faults": n,
+            "plan": plan,
+        }),
+        None => json!({"words": plan.summary(), "replaying": false, "plan": plan}),
+    }
+}
+
 /// The command that serves this session again.
-fn rerun(seed: u64, plan: &crate::chaos::FaultPlan, time_scale: f64) -> String {
+fn rerun(seed: u64, plan: &crate::chaos::FaultPlan, time_scale: f64, script: bool) -> String {
     use crate::chaos::FaultPlan;
     let chaos = [
         ("none", FaultPlan::none()),
@@ -218,7 +231,11 @@ fn rerun(seed: u64, plan: &crate::chaos::FaultPlan, time_scale: f64) -> String {
     .into_iter()
     .find(|(_, p)| p == plan)
     .map_or("plan.json (GET /__admin/faults)", |(name, _)| name);
-    let mut out = format!("mock-chat-server --admin --seed {seed} --chaos {chaos}");
+    let mut out = match script {
+        // The session's decisions so far: `GET /__admin/script?download`.
+        true => format!("mock-chat-server --admin --seed {seed} --script script-seed-{seed}.json"),
+        false => format!("mock-chat-server --admin --seed {seed} --chaos {chaos}"),
+    };
     if time_scale != 1.0 {
         out.push_str(&format!(" --time-scale {time_scale}"));
     }

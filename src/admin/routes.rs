@@ -147,9 +147,14 @@ fn live(ctx: Extract<Arc<Ctx>>) -> Extract<Response> {
         .boxed()
 }
 
-/// The endpoints that only read: `GET /__admin/{name}`.
+/// The endpoints that only read: `GET /__admin/{name}`, and one request
+/// by its number.
 fn reads(ctx: Extract<Arc<Ctx>>, query: Extract<String>) -> Extract<Response> {
-    warp::path!("__admin" / String)
+    let one = warp::path!("__admin" / "requests" / String)
+        .and(warp::method())
+        .and(ctx.clone())
+        .map(|seq: String, m: Method, c: Arc<Ctx>| on(&m, &["GET"], || api::request(&c, &seq)));
+    let named = warp::path!("__admin" / String)
         .and(warp::method())
         .and(ctx)
         .and(query)
@@ -166,8 +171,8 @@ fn reads(ctx: Extract<Arc<Ctx>>, query: Extract<String>) -> Extract<Response> {
                 };
                 Ok(on(&m, &["GET"], || Ok(answer(&c, &q))))
             },
-        )
-        .boxed()
+        );
+    one.or(named).unify().boxed()
 }
 
 /// `GET /__admin/holds`, `POST /__admin/holds/{route}`,

@@ -188,12 +188,15 @@ impl RequestScope {
     /// entry.
     pub(crate) fn end(self, status: Option<u16>) {
         let (fault, journal_seq) = (self.fault, self.journal_seq);
+        // A POST answered 200 without storing: the empty 200 of a known key.
+        let empty =
+            self.route == Some(Route::PostMessage) && status == Some(200) && self.commit.is_none();
         self.app.records.update(self.seq, |r| {
             r.status = status;
             r.fault = fault;
             r.journal_seq = journal_seq;
             let now = || self.app.ticker.reading().1;
-            self.app.feed.emit(|| Change::Request(r, now()));
+            self.app.feed.emit(|| Change::Request(r, now(), empty));
         });
     }
 }

@@ -175,6 +175,11 @@ impl Chaos {
         self.recorded_key_bytes.store(0, Ordering::SeqCst);
     }
 
+    /// How many decisions the script being replayed holds, if one is.
+    pub(crate) fn replaying(&self) -> Option<usize> {
+        self.script.as_ref().map(FaultScript::len)
+    }
+
     /// The non-calm decisions since start or reset, as a script.
     pub(crate) fn recorded(&self) -> FaultScript {
         lock(&self.recorded).clone()

@@ -245,7 +245,10 @@ async fn next(mut st: State) -> Option<(Result<Bytes, Cut>, State)> {
         }
         match st.sub.read(BATCH) {
             Read::Deliveries(batch) => st.buffer.extend(batch),
-            Read::Reset => return None,
+            Read::Reset => {
+                st.watch.ended(false);
+                return None;
+            }
             Read::Lagged => {
                 st.done = true;
                 st.server_end(true);

@@ -11,6 +11,8 @@ async fn admin() -> MockChatServer {
     MockChatServer::builder()
         .seed(7)
         .admin_api(true)
+        // Hostile timeouts in milliseconds, not seconds.
+        .time_scale(0.001)
         .start()
         .await
 }
@@ -329,4 +331,72 @@ async fn shutdown_ends_the_feed() {
         .expect("shutdown does not wait for the viewer");
     while sse.next().await.is_some() {}
     assert!(sse.ended.is_some());
+}
+
+#[tokio::test]
+async fn the_snapshot_says_when_a_script_is_replayed() {
+    let recorder = admin().await;
+    recorder.set_faults(FaultPlan::hostile()).unwrap();
+    for _ in 0..10 {
+        raw(
+            recorder.address(),
+            &request_bytes("GET", "/chats", &[], b""),
+        )
+        .await;
+    }
+    let script = recorder.fault_script();
+    let server = MockChatServer::builder()
+        .seed(7)
+        .admin_api(true)
+        .script(script.clone())
+        .start()
+        .await;
+    let (_, snapshot) = live(&server).await;
+    assert_eq!(snapshot["plan"]["replaying"], true);
+    assert_eq!(snapshot["plan"]["faults"], script.len());
+    assert!(snapshot["rerun"].as_str().unwrap().contains("--script"));
+}
+
+#[tokio::test]
+async fn what_the_handle_changes_reaches_the_feed() {
+    let server = admin().await;
+    let john = chat(&server, "John");
+    let (mut sse, _) = live(&server).await;
+    server.set_faults(FaultPlan::hostile()).unwrap();
+    let ann = server.add_chat("Ann");
+    server.force(Route::GetChats, mock_chat_server::Fault::Unavailable);
+    let seen = changes_until(&mut sse, |c| c["type"] == "forced").await;
+    let kinds: Vec<&str> = seen.iter().filter_map(|c| c["type"].as_str()).collect();
+    assert_eq!(kinds, ["plan", "chat", "forced"]);
+    assert_eq!(
+        seen[0]["plan"],
+        serde_json::to_value(FaultPlan::hostile()).unwrap()
+    );
+    assert_eq!(seen[1]["chat"]["id"], ann.id.to_string());
+    server.set_faults(FaultPlan::none()).unwrap();
+    send(&server, &john, "twice", "once").await;
+    let again = post(
+        &server,
+        &john.id.to_string(),
+        Some("twice"),
+        r#"{"text":"once"}"#,
+    )
+    .await;
+    assert_eq!((again.status, again.body.len()), (200, 0), "the empty 200");
+    let seen = changes_until(&mut sse, |c| c["empty"] == true).await;
+    let posts: Vec<&Value> = seen
+        .iter()
+        .filter(|c| c["route"] == "post_message")
+        .collect();
+    assert_eq!(posts.len(), 2);
+    assert_eq!(
+        (&posts[0]["empty"], &posts[1]["empty"]),
+        (&false.into(), &true.into())
+    );
+    let one: Value = get(&server, &format!("/__admin/requests/{}", posts[1]["seq"]))
+        .await
+        .json();
+    assert_eq!(one["request"]["seq"], posts[1]["seq"]);
+    assert_eq!(one["journal"]["seq"], posts[1]["journal_seq"]);
+    assert_eq!(get(&server, "/__admin/requests/999999").await.status, 404);
 }

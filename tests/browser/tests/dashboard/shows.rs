@@ -323,3 +323,39 @@ async fn the_rows_are_walked_with_the_keyboard_and_escape_closes_the_details() {
     closed.expect("Escape closes the details");
     page.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_answered_by_the_empty_200_of_its_key_is_shown_and_counted_as_such() {
+    let Some(chrome) = Chrome::find_or_skip() else {
+        return;
+    };
+    let _turn = TURN.lock().await;
+    let server = server().await;
+    let page = open(&chrome, &server).await;
+    let chat = server.chats()[0].id.to_string();
+    let url = server.url(&format!("/chats/{chat}/messages"));
+    server.force(Route::PostMessage, Fault::DropAfterCommit);
+
+    let dropped = http::post_json(&url, Some("stored-unanswered"), r#"{"text":"once"}"#).await;
+    let first = last_seq(&server, &format!("/chats/{chat}/messages"));
+    let retry = http::post_json(&url, Some("stored-unanswered"), r#"{"text":"once"}"#).await;
+    let second = last_seq(&server, &format!("/chats/{chat}/messages"));
+
+    assert!(dropped.is_err(), "the first attempt gets no answer");
+    let retry = retry.expect("the retry is answered");
+    assert_eq!((retry.status, retry.body.as_str()), (200, ""));
+    let row = page.row(first, WAIT).await.expect("the dropped row");
+    assert_eq!(row["status"], "dropped");
+    let row = page.row(second, WAIT).await.expect("the retry's row");
+    assert_eq!(row["status"], "200 empty");
+    let counted = page
+        .browser()
+        .eval(
+            "return [document.querySelector('#legend li[data-outcome=empty] .count').textContent,
+                     document.querySelector('#legend li[data-outcome=dropped] .count').textContent];",
+        )
+        .await
+        .expect("the legend");
+    assert_eq!(counted, serde_json::json!(["1", "1"]), "the chart's counts");
+    page.close().await;
+}

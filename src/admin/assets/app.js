@@ -1124,7 +1124,8 @@
     hold(h) { setHold(h); },
     plan(p) {
       state.info.plan_words = p.words;
-      state.info.replaying = p.replaying || null;
+      // `replaying` is `true` (the words say so) or, from a file, its name.
+      state.info.replaying = typeof p.replaying === 'string' ? p.replaying : null;
       if (p.plan) showPlan(p.plan);
       dirty.header = true;
     },

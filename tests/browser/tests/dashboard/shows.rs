@@ -359,3 +359,38 @@ async fn a_retry_answered_by_the_empty_200_of_its_key_is_shown_and_counted_as_su
     assert_eq!(counted, serde_json::json!(["1", "1"]), "the chart's counts");
     page.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_script_is_named_in_the_header() {
+    let Some(chrome) = Chrome::find_or_skip() else {
+        return;
+    };
+    let _turn = TURN.lock().await;
+    let recorded = server().await;
+    recorded.force(Route::GetChats, Fault::Unavailable);
+    http::get(&recorded.url("/chats")).await.expect("answers");
+    let replay = mock_chat_server::MockChatServer::builder()
+        .seed(23)
+        .admin_api(true)
+        .script(recorded.fault_script())
+        .start()
+        .await;
+
+    let page = open(&chrome, &replay).await;
+    let header = page
+        .browser()
+        .eval(
+            "return [document.getElementById('fact-plan').textContent,
+                     document.getElementById('rerun-cmd').value];",
+        )
+        .await
+        .expect("the page runs scripts");
+
+    let plan = header[0].as_str().unwrap_or_default();
+    assert!(plan.starts_with("replaying a script: 1 fault"), "{plan}");
+    assert!(
+        header[1].as_str().unwrap_or_default().contains("--script"),
+        "{header}"
+    );
+    page.close().await;
+}

@@ -29,8 +29,8 @@ pub struct Dashboard {
 }
 
 impl Dashboard {
-    /// Opens `base/__admin/` in `browser` and waits until the feed is live
-    /// and the force buttons (from the catalogue) are drawn.
+    /// Opens `base/__admin/` in `browser` and waits until the feed is live,
+    /// its snapshot shown, and the force buttons (from the catalogue) drawn.
     pub async fn open(browser: Browser, base: &str) -> Result<Dashboard, Error> {
         Dashboard::open_url(browser, &format!("{base}/__admin/")).await
     }
@@ -39,10 +39,12 @@ impl Dashboard {
     pub async fn open_url(browser: Browser, url: &str) -> Result<Dashboard, Error> {
         browser.client().set_window_size(WINDOW.0, WINDOW.1).await?;
         browser.open(url).await?;
+        // The seed comes with the feed's snapshot: once shown, so is the rest.
         browser
             .wait_until(
-                "the feed is live",
-                "return document.getElementById('feed-state').dataset.state === 'live';",
+                "the feed is live and its snapshot shown",
+                "return document.getElementById('feed-state').dataset.state === 'live'
+                   && document.getElementById('fact-seed').textContent !== '…';",
                 LOAD,
             )
             .await?;

@@ -516,10 +516,9 @@
       if (req._stub && full.request) {
         Object.assign(req, normaliseRequest(full.request));
         req._outcome = outcomeOf(req);
-        dirty.details = true;
-        schedule();
       }
-      if (state.selected === req.seq) showFull(req, full);
+      // Title, summary and contents together (a stub has just learnt them).
+      if (state.selected === req.seq) renderDetails();
     }, (e) => {
       $('details-body').textContent = `not available: ${e.message}`;
       $('details-journal').textContent = '';

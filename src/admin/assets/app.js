@@ -384,7 +384,7 @@
       el('span', 'path', path),
       el('span', `status o-${outcome}`, statusText(req, outcome)),
       el('span', 'fault', faultText(req.fault) || '–'),
-      el('span', 'num', req.latencyMs !== null ? fmtDuration(req.latencyMs) : ''),
+      el('span', 'num', req.latencyMs !== null ? fmtDuration(req.latencyMs) : '–'),
       el('span', 'key', req.key || '–'),
     ];
     if (req.forced) cells[5].classList.add('forced');

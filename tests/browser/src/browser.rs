@@ -39,10 +39,23 @@ pub struct Browser {
 impl Browser {
     /// Opens a session on `driver` with the browser at `chromium`.
     pub async fn connect(driver: Driver, chromium: &Path) -> Result<Browser, Error> {
-        let options = json!({
+        Browser::connect_with(driver, chromium, serde_json::Map::new()).await
+    }
+
+    /// [`Browser::connect`] with more `goog:chromeOptions` (such as
+    /// `prefs`, for where downloads go).
+    pub async fn connect_with(
+        driver: Driver,
+        chromium: &Path,
+        extra: serde_json::Map<String, Value>,
+    ) -> Result<Browser, Error> {
+        let mut options = json!({
             "binary": chromium.display().to_string(),
             "args": CHROMIUM_FLAGS,
         });
+        if let Some(map) = options.as_object_mut() {
+            map.extend(extra);
+        }
         let mut caps = serde_json::Map::new();
         caps.insert("browserName".into(), json!("chrome"));
         caps.insert("goog:chromeOptions".into(), options);
@@ -72,6 +85,48 @@ impl Browser {
     /// Runs `script` (a function body: `return …;`) in the page.
     pub async fn eval(&self, script: &str) -> Result<Value, Error> {
         Ok(self.client.execute(script, Vec::new()).await?)
+    }
+
+    /// Runs `script` (a function body) until it returns something other
+    /// than `null`, `undefined` or `false`, and returns that; `Err` after
+    /// `limit`, saying `what` was awaited and what the page shows.
+    pub async fn wait_until(
+        &self,
+        what: &str,
+        script: &str,
+        limit: Duration,
+    ) -> Result<Value, Error> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let value = self.eval(script).await?;
+            if !value.is_null() && value != Value::Bool(false) {
+                return Ok(value);
+            }
+            if Instant::now() >= deadline {
+                let page = self.eval("return document.body.innerText;").await?;
+                let page = page.as_str().unwrap_or_default().to_string();
+                return Err(format!("{what}: not after {limit:?}; the page shows:\n{page}").into());
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Clicks the element `css` selects (WebDriver scrolls it into view).
+    /// A page that redraws the element between the find and the click gets
+    /// a few more tries.
+    pub async fn click(&self, css: &str) -> Result<(), Error> {
+        let mut tries = 5;
+        loop {
+            let element = self
+                .client
+                .find(fantoccini::Locator::Css(css))
+                .await
+                .map_err(|e| format!("no element {css}: {e}"))?;
+            match element.click().await {
+                Err(e) if tries > 0 && is_stale(&e) => tries -= 1,
+                other => return Ok(other?),
+            }
+        }
     }
 
     /// Waits until the page sets `window.__result`, then returns it; `Err`
@@ -110,4 +165,13 @@ impl Browser {
         // An error here leaves nothing behind: the drop kills both.
         let _ = self.client.clone().close().await;
     }
+}
+
+/// Whether `error` says the element was replaced since it was found.
+fn is_stale(error: &fantoccini::error::CmdError) -> bool {
+    matches!(
+        error,
+        fantoccini::error::CmdError::Standard(e)
+            if e.error == fantoccini::error::ErrorStatus::StaleElementReference
+    )
 }

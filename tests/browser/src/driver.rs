@@ -62,6 +62,36 @@ impl Chrome {
         let driver = Driver::start(&self.chromedriver).await?;
         Browser::connect(driver, &self.chromium).await
     }
+
+    /// [`Chrome::launch`] with more command-line flags (after
+    /// [`CHROMIUM_FLAGS`](crate::browser::CHROMIUM_FLAGS)).
+    pub async fn launch_with_flags(&self, flags: &[&str]) -> Result<Browser, Error> {
+        let driver = Driver::start(&self.chromedriver).await?;
+        let args: Vec<&str> = crate::browser::CHROMIUM_FLAGS
+            .iter()
+            .chain(flags)
+            .copied()
+            .collect();
+        let mut extra = serde_json::Map::new();
+        extra.insert("args".into(), serde_json::json!(args));
+        Browser::connect_with(driver, &self.chromium, extra).await
+    }
+
+    /// [`Chrome::launch`], saving downloads into `dir` without asking.
+    pub async fn launch_with_downloads(&self, dir: &Path) -> Result<Browser, Error> {
+        let driver = Driver::start(&self.chromedriver).await?;
+        let mut extra = serde_json::Map::new();
+        extra.insert(
+            "prefs".into(),
+            serde_json::json!({
+                "download.default_directory": dir.display().to_string(),
+                "download.prompt_for_download": false,
+                "download.directory_upgrade": true,
+                "safebrowsing.enabled": false,
+            }),
+        );
+        Browser::connect_with(driver, &self.chromium, extra).await
+    }
 }
 
 /// `var` if set, else `default`, if that file exists.

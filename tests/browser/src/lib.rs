@@ -4,7 +4,8 @@
 //! headless Chromium, driven over WebDriver by `chromedriver`, from an origin
 //! other than the chat server's, so every request the page makes is a
 //! cross-origin one that the browser checks against the server's CORS
-//! headers, as it would for a web app talking to the real server.
+//! headers, as it would for a web app talking to the real server. The
+//! dashboard's tests load the server's own page, `/__admin/`, and steer it.
 //!
 //! # Layout
 //! - [`driver`]: finds Chromium and ChromeDriver, runs `chromedriver` on a
@@ -13,6 +14,9 @@
 //!   publishes, take a screenshot, close.
 //! - [`site`]: a tiny static HTTP server, the pages' origin.
 //! - [`pages`]: the pages themselves (`pages/*.html`, `pages/*.js`).
+//! - [`dashboard`]: the server's own admin dashboard (`/__admin/`) in a
+//!   browser, for `tests/dashboard.rs`.
+//! - [`http`]: a small client for the tests' own requests.
 //!
 //! # A test, in outline
 //! ```no_run
@@ -38,7 +42,9 @@
 #![forbid(unsafe_code)]
 
 pub mod browser;
+pub mod dashboard;
 pub mod driver;
+pub mod http;
 pub mod pages;
 pub mod site;
 

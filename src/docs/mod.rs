@@ -17,3 +17,8 @@ pub mod limits {}
 /// running it, its flags, phones and browsers, and the admin API.
 #[doc = include_str!("serve.md")]
 pub mod serve {}
+
+/// The admin API, the dashboard and the live feed: who may call them,
+/// every endpoint, and the feed's frames.
+#[doc = include_str!("admin.md")]
+pub mod admin {}

@@ -48,7 +48,8 @@ pub(super) struct ServeArgs {
     )]
     pub(super) time_scale: f64,
 
-    /// Serve the /__admin/ API (reset, create chats, inject messages, force faults, journal).
+    /// Serve the dashboard at /__admin/ and the admin API under it (reset, chats, messages,
+    /// forced faults, plans, holds, journal, script, live feed).
     #[arg(long)]
     pub(super) admin: bool,
 

@@ -44,7 +44,7 @@ impl Bar {
             return;
         }
         *last = (Some(now), p.failed);
-        let line = line(p, now);
+        let line = line(p, now, self.terminal);
         let mut err = std::io::stderr().lock();
         if self.terminal {
             let _ = write!(err, "\r\x1b[2K{line}");
@@ -62,8 +62,9 @@ impl Bar {
     }
 }
 
-/// `[=======>        ] 120/1000 seeds, 3 failed, ETA 12s`
-fn line(p: Progress, now: Instant) -> String {
+/// `[=======>        ] 120/1000 seeds, 3 failed, ETA 12s` on a terminal;
+/// in a log, the words alone: `explore: 120/1000 seeds, 3 failed, ETA 12s`.
+fn line(p: Progress, now: Instant, terminal: bool) -> String {
     let filled = (p.done * WIDTH).checked_div(p.total).unwrap_or(WIDTH);
     let bar: String = (0..WIDTH)
         .map(|i| match i.cmp(&filled) {
@@ -79,8 +80,13 @@ fn line(p: Progress, now: Instant) -> String {
         let left = spent / p.done as f64 * (p.total - p.done) as f64;
         format!("{left:.0}s")
     };
-    format!(
-        "[{bar}] {}/{} seeds, {} failed, ETA {eta}",
+    let words = format!(
+        "{}/{} seeds, {} failed, ETA {eta}",
         p.done, p.total, p.failed
-    )
+    );
+    if terminal {
+        format!("[{bar}] {words}")
+    } else {
+        format!("explore: {words}")
+    }
 }

@@ -55,6 +55,7 @@ pub(crate) struct App {
     bot: BotBehavior,
     bot_delay: Delay,
     fixtures: Vec<ChatFixture>,
+    script_file: Option<String>,
     lifecycle: watch::Sender<Lifecycle>,
     injected: AtomicU64,
     activity: Arc<Activity>,
@@ -74,6 +75,8 @@ pub(crate) struct AppParts {
     pub(crate) bot: BotBehavior,
     pub(crate) bot_delay: Delay,
     pub(crate) fixtures: Vec<ChatFixture>,
+    /// The file of the script being replayed, when it came from one.
+    pub(crate) script_file: Option<String>,
     pub(crate) runtime: tokio::runtime::Handle,
 }
 
@@ -90,6 +93,7 @@ impl App {
             bot: parts.bot,
             bot_delay: parts.bot_delay,
             fixtures: parts.fixtures,
+            script_file: parts.script_file,
             lifecycle: watch::channel(Lifecycle::Running { epoch: 0 }).0,
             injected: AtomicU64::new(0),
             activity: Arc::new(Activity::new()),
@@ -140,6 +144,11 @@ impl App {
     /// How many decisions the script being replayed holds, if one is.
     pub(crate) fn replaying(&self) -> Option<usize> {
         self.chaos.replaying()
+    }
+
+    /// The file the replayed script came from, when it came from one.
+    pub(crate) fn script_file(&self) -> Option<&str> {
+        self.script_file.as_deref()
     }
 
     /// The server's time since start, and its time scale (for the live

@@ -6,7 +6,8 @@
 //! - `retry: 1000`, then one `event: snapshot` whose data is a JSON object:
 //!   `version`, `viewer` (this connection's id: a hold made with it is
 //!   released when the connection ends), `seed`, `seed_string`, `plan`
-//!   (`words`, `replaying`, `plan`), `time_scale`, `uptime_ms`, `rerun`
+//!   (`words`, `replaying`, `plan`; replaying, `faults` and `file`),
+//!   `time_scale`, `uptime_ms`, `rerun`
 //!   (the command that serves the same session), `chats` (each `chat` with
 //!   its `messages`, each `message` with the `copies` delivered on the
 //!   stream), `streams` (`open`), `holds`, `requests` (the most recent,
@@ -197,7 +198,7 @@ fn snapshot(ctx: &Ctx, viewer: u64) -> Value {
         "plan": plan_json(app, &plan),
         "time_scale": time_scale,
         "uptime_ms": uptime.as_millis() as u64,
-        "rerun": rerun(seed, &plan, time_scale, app.replaying().is_some()),
+        "rerun": rerun(seed, &plan, time_scale, app.replaying().map(|_| app.script_file())),
         "chats": chats,
         "streams": {"open": app.feed().open_streams()},
         "holds": ctx.holds.list(),
@@ -210,7 +211,12 @@ fn snapshot(ctx: &Ctx, viewer: u64) -> Value {
 fn plan_json(app: &App, plan: &crate::chaos::FaultPlan) -> Value {
     match app.replaying() {
         Some(n) => json!({
-            "words": format!("replaying a script: {n} faults, everything else calm"),
+            "words": format!(
+                "replaying {}: {n} {}, everything else calm",
+                app.script_file().unwrap_or("a script"),
+                if n == 1 { "fault" } else { "faults" }
+            ),
+            "file": app.script_file(),
             "replaying": true,
             "faults": n,
             "plan": plan,
@@ -220,7 +226,13 @@ fn plan_json(app: &App, plan: &crate::chaos::FaultPlan) -> Value {
 }
 
 /// The command that serves this session again.
-fn rerun(seed: u64, plan: &crate::chaos::FaultPlan, time_scale: f64, script: bool) -> String {
+/// `script`: replaying one, from this file if it came from one.
+fn rerun(
+    seed: u64,
+    plan: &crate::chaos::FaultPlan,
+    time_scale: f64,
+    script: Option<Option<&str>>,
+) -> String {
     use crate::chaos::FaultPlan;
     let chaos = [
         ("none", FaultPlan::none()),
@@ -231,9 +243,12 @@ fn rerun(seed: u64, plan: &crate::chaos::FaultPlan, time_scale: f64, script: boo
     .find(|(_, p)| p == plan)
     .map_or("plan.json (GET /__admin/faults)", |(name, _)| name);
     let mut out = match script {
+        Some(Some(file)) => format!("mock-chat-server --admin --seed {seed} --script {file}"),
         // The session's decisions so far: `GET /__admin/script?download`.
-        true => format!("mock-chat-server --admin --seed {seed} --script script-seed-{seed}.json"),
-        false => format!("mock-chat-server --admin --seed {seed} --chaos {chaos}"),
+        Some(None) => {
+            format!("mock-chat-server --admin --seed {seed} --script script-seed-{seed}.json")
+        }
+        None => format!("mock-chat-server --admin --seed {seed} --chaos {chaos}"),
     };
     if time_scale != 1.0 {
         out.push_str(&format!(" --time-scale {time_scale}"));

@@ -185,8 +185,8 @@ pub(super) fn configure(cli: &ServeArgs, open_files: Option<u64>) -> Result<Conf
         builder = builder.seed(seed);
     }
     let script = cli.script.as_deref().map(load_script).transpose()?;
-    if let Some((_, script)) = &script {
-        builder = builder.script(script.clone());
+    if let Some((file, script)) = &script {
+        builder = builder.script(script.clone()).script_file(file.clone());
     }
     let chats = cli.fixtures.as_deref().map(load_fixtures).transpose()?;
     if let Some(chats) = &chats {

@@ -73,6 +73,8 @@ pub struct MockChatServerBuilder {
     header_timeout: Duration,
     deny_misuse: bool,
     script: Option<FaultScript>,
+    /// The file the script was read from, for the dashboard's header.
+    script_file: Option<String>,
     /// The byte budgets (options in [`budgets`](super::budgets)).
     pub(super) memory: MemoryBudgets,
 }
@@ -108,6 +110,7 @@ impl Default for MockChatServerBuilder {
             header_timeout: Duration::from_secs(30),
             deny_misuse: false,
             script: None,
+            script_file: None,
             memory: MemoryBudgets::default(),
         }
     }
@@ -356,6 +359,14 @@ impl MockChatServerBuilder {
         self
     }
 
+    /// The file the [`script`](Self::script) was read from, shown where the
+    /// session says what it replays (the dashboard's header).
+    #[cfg(feature = "cli")]
+    pub(crate) fn script_file(mut self, file: String) -> Self {
+        self.script_file = Some(file);
+        self
+    }
+
     /// The checks of [`try_start`](Self::try_start) that need no
     /// runtime, no address and no environment.
     pub(crate) fn check(&self) -> Result<(), StartError> {
@@ -398,7 +409,9 @@ impl MockChatServerBuilder {
         let addr = listener.local_addr().map_err(bind_error)?;
         let deny_misuse = self.deny_misuse;
         let connections = Connections::new(self.max_connections);
-        let (app, config, limits) = self.assemble(seed, resolved.script, addr, runtime);
+        let script_file = self.script_file.clone().or(resolved.script_file);
+        let replay = resolved.script.map(|script| (script, script_file));
+        let (app, config, limits) = self.assemble(seed, replay, addr, runtime);
         let http = Arc::new(Http::new(Arc::clone(&app), config));
         let open = connections.count();
         let lifecycle = app.lifecycle();
@@ -424,10 +437,14 @@ impl MockChatServerBuilder {
     fn assemble(
         self,
         seed: u64,
-        script: Option<FaultScript>,
+        replay: Option<(FaultScript, Option<String>)>,
         addr: SocketAddr,
         runtime: tokio::runtime::Handle,
     ) -> (Arc<App>, HttpConfig, Limits) {
+        let (script, script_file) = match replay {
+            Some((script, file)) => (Some(script), file),
+            None => (None, None),
+        };
         let ticker = Arc::new(Ticker::new(self.clock, self.time_scale));
         let store_config = StoreConfig {
             seed,
@@ -453,6 +470,7 @@ impl MockChatServerBuilder {
                 script,
                 self.journal_capacity,
             ),
+            script_file,
             ticker,
             records: Records::new(self.request_log_capacity, self.memory.request_log),
             bot: self.bot,

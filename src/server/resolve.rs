@@ -57,6 +57,8 @@ pub(crate) struct Resolved {
     pub(crate) seed: u64,
     pub(crate) source: SeedSource,
     pub(crate) script: Option<FaultScript>,
+    /// The file `MOCK_CHAT_SCRIPT` named, when the script came from it.
+    pub(crate) script_file: Option<String>,
 }
 
 /// `MOCK_CHAT_SEED`, if set (blank counts as unset).
@@ -92,9 +94,12 @@ pub(crate) fn read_script(path: &str) -> Result<FaultScript, Invalid> {
 /// The seed and script of a server whose builder gave `seed` and `script`
 /// (see the [module docs](self) for the order).
 pub(crate) fn resolve(seed: Option<u64>, script: Option<FaultScript>) -> Result<Resolved, Invalid> {
-    let script = match script {
-        Some(s) => Some(s),
-        None => env_script()?.map(|(_, s)| s),
+    let (script, script_file) = match script {
+        Some(s) => (Some(s), None),
+        None => match env_script()? {
+            Some((file, s)) => (Some(s), Some(file)),
+            None => (None, None),
+        },
     };
     let (seed, source) = match (seed, env_seed()?, script.as_ref().and_then(|s| s.seed)) {
         (Some(seed), _, _) => (seed, SeedSource::Builder),
@@ -106,6 +111,7 @@ pub(crate) fn resolve(seed: Option<u64>, script: Option<FaultScript>) -> Result<
         seed,
         source,
         script,
+        script_file,
     })
 }
 

@@ -207,3 +207,33 @@ fn an_unreadable_script_is_one_line_naming_it_whether_flag_or_variable() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_dashboard_names_the_script_file_serve_replays() {
+    use futures::StreamExt;
+    use mock_chat_server::{Fault, MockChatServer, Route};
+    let recorder = MockChatServer::builder().seed(3).start().await;
+    recorder.force(Route::GetChats, Fault::Unavailable);
+    assert_eq!(get(&recorder.url("/chats")).await.status(), 503);
+    let file = std::env::temp_dir().join(format!("serve-script-{}.json", std::process::id()));
+    std::fs::write(&file, recorder.fault_script().to_json()).expect("the script is written");
+    let file = file.to_string_lossy().into_owned();
+
+    let serve = Serve::start(&["--admin", "--script", &file]);
+    let url = serve.url();
+    let live = get(&format!("{url}/__admin/live")).await;
+    let mut body = live.bytes_stream();
+    let mut text = String::new();
+    while !text.contains("\n\n") {
+        let chunk = tokio::time::timeout(Duration::from_secs(20), body.next())
+            .await
+            .expect("the snapshot in time")
+            .expect("a frame")
+            .expect("bytes");
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let _ = std::fs::remove_file(&file);
+    let words = format!("replaying {file}: 1 fault, everything else calm");
+    assert!(text.contains(&words), "{text}");
+    assert!(text.contains(&format!("--script {file}")), "{text}");
+}

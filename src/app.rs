@@ -97,7 +97,10 @@ impl App {
             lifecycle: watch::channel(Lifecycle::Running { epoch: 0 }).0,
             injected: AtomicU64::new(0),
             activity: Arc::new(Activity::new()),
-            diagnostics: Arc::new(Diagnostics::new(time_scale).with_feed(Arc::clone(&feed))),
+            diagnostics: Arc::new(Diagnostics::new(time_scale).with_observer({
+                let feed = Arc::clone(&feed);
+                Arc::new(move |d| feed.emit(|| Change::Diagnostic(d)))
+            })),
             feed,
             runtime: parts.runtime,
         })

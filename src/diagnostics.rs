@@ -180,13 +180,26 @@ struct State {
 }
 
 /// The diagnostics of one server.
-#[derive(Debug)]
 pub(crate) struct Diagnostics {
     time_scale: f64,
     found: Mutex<Ring<Diagnostic>>,
     state: Mutex<State>,
-    /// The live feed, told of each diagnostic.
-    feed: Option<Arc<crate::feed::Feed>>,
+    /// Told of each diagnostic as it is found (the live feed).
+    observer: Option<Observer>,
+}
+
+/// What hears of each diagnostic as it is found.
+type Observer = Arc<dyn Fn(&Diagnostic) + Send + Sync>;
+
+impl fmt::Debug for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Diagnostics")
+            .field("time_scale", &self.time_scale)
+            .field("found", &self.found)
+            .field("state", &self.state)
+            .field("observed", &self.observer.is_some())
+            .finish()
+    }
 }
 
 /// Marks a POST in flight until dropped (hyper drops a request's future
@@ -238,14 +251,14 @@ impl Diagnostics {
             time_scale,
             found: Mutex::new(Ring::new(CAPACITY)),
             state: Mutex::new(State::default()),
-            feed: None,
+            observer: None,
         }
     }
 
-    /// Tells `feed` of every diagnostic found.
-    pub(crate) fn with_feed(self, feed: Arc<crate::feed::Feed>) -> Self {
+    /// Tells `observer` of every diagnostic found.
+    pub(crate) fn with_observer(self, observer: Observer) -> Self {
         Diagnostics {
-            feed: Some(feed),
+            observer: Some(observer),
             ..self
         }
     }
@@ -275,8 +288,8 @@ impl Diagnostics {
             message,
         };
         tracing::warn!(target: "mock_chat_server::diagnostics", "{d}");
-        if let Some(feed) = &self.feed {
-            feed.emit(|| crate::feed::Change::Diagnostic(&d));
+        if let Some(observer) = &self.observer {
+            observer(&d);
         }
         lock(&self.found).push(d);
     }

@@ -8,7 +8,7 @@ use warp::http::header::{HeaderValue, CONTENT_DISPOSITION, CONTENT_TYPE};
 use warp::http::StatusCode;
 use warp::reply::Response;
 
-use super::routes::Ctx;
+use super::Ctx;
 use super::{bad, RawBody, Refused};
 use crate::chaos::{Fault, FaultPlan, PlanError, Route};
 use crate::model::{Author, ChatId};

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use serde_json::{json, Value};
 
-use super::routes::Ctx;
+use super::Ctx;
 use crate::activity::HeldRoute;
 use crate::chaos::Route;
 use crate::feed::Change;

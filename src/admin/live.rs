@@ -34,7 +34,7 @@ use warp::http::StatusCode;
 use warp::reply::{Reply, Response};
 use warp::sse::Event;
 
-use super::routes::Ctx;
+use super::Ctx;
 use crate::app::{App, Lifecycle};
 use crate::events::{Read, Start};
 use crate::feed::{request_json, Taken, ViewerGuard, VERSION};

@@ -115,6 +115,13 @@ fn bad(message: impl Into<String>) -> Refused {
     Refused(StatusCode::BAD_REQUEST, message.into())
 }
 
+/// What every handler may use.
+#[derive(Debug)]
+pub(crate) struct Ctx {
+    pub(crate) app: Arc<App>,
+    pub(crate) holds: holds::Holds,
+}
+
 /// An admin request as the HTTP layer read it.
 #[derive(Debug)]
 pub(crate) struct Incoming {

@@ -11,16 +11,9 @@ use warp::reply::Response;
 use warp::Filter;
 
 use super::holds::Holds;
-use super::{api, catalogue, live, page, RawBody, Refused};
+use super::{api, catalogue, live, page, Ctx, RawBody, Refused};
 use crate::app::App;
 use crate::http::response::{method_not_allowed, not_found};
-
-/// What every handler may use.
-#[derive(Debug)]
-pub(crate) struct Ctx {
-    pub(crate) app: Arc<App>,
-    pub(crate) holds: Holds,
-}
 
 /// Answers `m` with `f` if it is one of `allowed`, else chi's 405.
 fn on(

@@ -6,12 +6,12 @@
 //! [`Explore`]: super::Explore
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures::future::BoxFuture;
 use futures::StreamExt;
 
-use super::report::{Failure, FailureGroup, Shrunk};
+use super::report::{Failure, FailureGroup, Found, Shrunk};
 use crate::chaos::{FaultScript, ScriptedDecision};
 
 /// What one run did.
@@ -68,16 +68,6 @@ pub(crate) struct Progress {
     pub(crate) failed: usize,
     pub(crate) total: usize,
     pub(crate) started: Instant,
-}
-
-/// What the engine found.
-#[derive(Debug, Clone)]
-pub(crate) struct Found {
-    pub(crate) runs: usize,
-    pub(crate) seeds: usize,
-    pub(crate) failures: Vec<Failure>,
-    pub(crate) groups: Vec<FailureGroup>,
-    pub(crate) elapsed: Duration,
 }
 
 /// Runs every seed of `plan`, then shrinks one failure of each group;

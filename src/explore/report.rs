@@ -5,9 +5,18 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::engine::Found;
 use crate::chaos::{FaultScript, SCRIPT_ENV};
 use crate::server::SEED_ENV;
+
+/// What the engine found.
+#[derive(Debug, Clone)]
+pub(crate) struct Found {
+    pub(crate) runs: usize,
+    pub(crate) seeds: usize,
+    pub(crate) failures: Vec<Failure>,
+    pub(crate) groups: Vec<FailureGroup>,
+    pub(crate) elapsed: Duration,
+}
 
 /// A seed's failure.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,12 +1,13 @@
 //! [`MockChatServerBuilder`]: every option, its default, and starting.
 
+mod budgets;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::oneshot;
 
-use super::budgets::MemoryBudgets;
 use super::defaults;
 use super::error::StartError;
 use super::handle::{MockChatServer, ServerTask};
@@ -23,6 +24,7 @@ use crate::http::{AdminConfig, Http, HttpConfig};
 use crate::model::IdStyle;
 use crate::records::Records;
 use crate::store::{Store, StoreConfig};
+use budgets::MemoryBudgets;
 
 // The handle's entry points live here, so that the handle needs nothing
 // of the builder.
@@ -75,7 +77,7 @@ pub struct MockChatServerBuilder {
     script: Option<FaultScript>,
     /// The file the script was read from, for the dashboard's header.
     script_file: Option<String>,
-    /// The byte budgets (options in [`budgets`](super::budgets)).
+    /// The byte budgets (options in [`budgets`]).
     pub(super) memory: MemoryBudgets,
 }
 

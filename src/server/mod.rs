@@ -2,7 +2,6 @@
 //!
 //! - [`builder`]: [`MockChatServerBuilder`] and its options;
 //! - [`error`]: [`StartError`], why a server could not start;
-//! - [`budgets`]: the builder's memory budgets, in bytes;
 //! - [`handle`]: [`MockChatServer`], the running server's handle, and
 //!   [`HandleError`];
 //! - [`report`]: what a failing test prints (seed, journal, rerun line);
@@ -14,7 +13,6 @@
 //! - [`transport`]: the accept loop (HTTP/1.1 only, bounded connections
 //!   that evict the idle at the cap, head deadlines) serving the HTTP layer.
 
-mod budgets;
 mod builder;
 pub(crate) mod defaults;
 mod error;

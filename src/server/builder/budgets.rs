@@ -2,7 +2,7 @@
 //! bounds a server's memory when keys, texts or requests are large. Each
 //! budget drops the oldest items first and always keeps the newest one.
 
-use super::builder::MockChatServerBuilder;
+use super::MockChatServerBuilder;
 
 /// One server's budgets, in bytes.
 #[derive(Debug, Clone)]
@@ -40,7 +40,7 @@ impl MockChatServerBuilder {
     /// [`key_capacity`](Self::key_capacity), the oldest keys are forgotten:
     /// a POST reusing one is stored again as a new message, where the real
     /// server would answer an empty 200.
-    #[doc = include_str!("../docs/builder/key_bytes.md")]
+    #[doc = include_str!("../../docs/builder/key_bytes.md")]
     pub fn key_bytes(mut self, bytes: usize) -> Self {
         self.memory.keys = bytes;
         self
@@ -53,7 +53,7 @@ impl MockChatServerBuilder {
     /// deliveries are dropped: a new subscriber's replay starts later, one
     /// resuming from a dropped id gets the oldest held, and a subscriber
     /// still reading a dropped delivery is cut (it can resume).
-    #[doc = include_str!("../docs/builder/event_log_bytes.md")]
+    #[doc = include_str!("../../docs/builder/event_log_bytes.md")]
     pub fn event_log_bytes(mut self, bytes: usize) -> Self {
         self.memory.event_log = bytes;
         self
@@ -66,7 +66,7 @@ impl MockChatServerBuilder {
     /// [`request_log_capacity`](Self::request_log_capacity), the oldest
     /// records are forgotten by
     /// [`received_requests`](super::MockChatServer::received_requests).
-    #[doc = include_str!("../docs/builder/request_log_bytes.md")]
+    #[doc = include_str!("../../docs/builder/request_log_bytes.md")]
     pub fn request_log_bytes(mut self, bytes: usize) -> Self {
         self.memory.request_log = bytes;
         self
@@ -80,7 +80,7 @@ impl MockChatServerBuilder {
     /// [`messages`](super::MockChatServer::messages) no longer lists them.
     /// The newest 100 of every chat are always kept, so the cap can be
     /// exceeded by them.
-    #[doc = include_str!("../docs/builder/max_message_bytes.md")]
+    #[doc = include_str!("../../docs/builder/max_message_bytes.md")]
     pub fn max_message_bytes(mut self, bytes: usize) -> Self {
         self.memory.messages = Some(bytes);
         self

@@ -224,19 +224,85 @@ async fn follow_stream(
     }
 }
 
+/// Without --url: a mock with the real server's chaos and more, 100x
+/// faster (its 5 s timeouts last 50 ms, its streams end after 0.3 s).
+async fn start_mock(seed: Option<u64>) -> mock_chat_server::MockChatServer {
+    let seed = seed.unwrap_or_else(rand::random);
+    println!("in-process hostile mock, seed {seed}");
+    let builder = mock_chat_server::MockChatServer::builder().seed(seed);
+    let builder = builder.faults(mock_chat_server::FaultPlan::hostile());
+    builder.time_scale(0.01).start().await
+}
+
+/// Client-side clocks: real-server defaults, or compressed for the mock.
+fn clock(flag: Option<u64>, mocked: bool, real: u64, compressed: u64) -> Duration {
+    Duration::from_millis(flag.unwrap_or(if mocked { compressed } else { real }))
+}
+
+/// 1. Picks a chat: the first by name (the server lists them in any order).
+async fn pick_chat(client: &Client) -> Result<Chat> {
+    let mut chats: Vec<Chat> = client.get("/chats").await?;
+    chats.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(chats.first().ok_or("the server has no chats")?.clone())
+}
+
+/// 3. Sends, one message at a time; the texts are unique to this run.
+async fn send_all(client: &Client, chat: &Chat, count: usize) -> Result<Vec<Message>> {
+    let run_tag = &uuid::Uuid::new_v4().to_string()[..8];
+    let mut sent = Vec::new();
+    for i in 1..=count {
+        let message = client
+            .send(&chat.id, &format!("resilient {run_tag} #{i}"))
+            .await?;
+        println!("  stored #{i} as {}", message.id);
+        sent.push(message);
+    }
+    Ok(sent)
+}
+
+/// 4. Waits (up to `limit`) until every sent message has come through the
+/// stream; returns how many did.
+async fn wait_until_seen(
+    sent: &[Message],
+    rx: &mut mpsc::UnboundedReceiver<Message>,
+    limit: Duration,
+) -> usize {
+    let mut waiting: HashSet<String> = sent.iter().map(|m| m.id.clone()).collect();
+    let _ = tokio::time::timeout(limit, async {
+        while let Some(m) = rx.recv().await {
+            waiting.remove(&m.id);
+            if waiting.is_empty() {
+                break;
+            }
+        }
+    })
+    .await;
+    sent.len() - waiting.len()
+}
+
+/// 5. Counts the sent messages whose text the history (the last 100
+/// messages: enough, as long as nobody else writes to this chat meanwhile)
+/// holds exactly once.
+async fn count_stored_once(client: &Client, chat: &Chat, sent: &[Message]) -> Result<usize> {
+    let history: Vec<Message> = client.get(&format!("/chats/{}/messages", chat.id)).await?;
+    let mut stored_once = 0;
+    for m in sent {
+        match history.iter().filter(|h| h.text == m.text).count() {
+            1 => stored_once += 1,
+            0 => eprintln!("LOST: {:?}", m.text),
+            n => eprintln!("STORED {n} TIMES: {:?}", m.text),
+        }
+    }
+    Ok(stored_once)
+}
+
 /// Runs the whole scenario and prints a summary; `Ok(true)` if every
 /// message was stored exactly once and seen on the stream.
 async fn run(args: Args) -> Result<bool> {
-    // Without --url: a mock with the real server's chaos and more, 100x
-    // faster (its 5 s timeouts last 50 ms, its streams end after 0.3 s).
-    let mut mock = None;
-    if args.url.is_none() {
-        let seed = args.seed.unwrap_or_else(rand::random);
-        println!("in-process hostile mock, seed {seed}");
-        let builder = mock_chat_server::MockChatServer::builder().seed(seed);
-        let builder = builder.faults(mock_chat_server::FaultPlan::hostile());
-        mock = Some(builder.time_scale(0.01).start().await);
-    }
+    let mock = match args.url {
+        None => Some(start_mock(args.seed).await),
+        Some(_) => None,
+    };
     let base = match (&mock, &args.url) {
         (Some(server), _) => server.uri(),
         (None, url) => url
@@ -245,10 +311,7 @@ async fn run(args: Args) -> Result<bool> {
             .trim_end_matches('/')
             .into(),
     };
-    // Client-side clocks: real-server defaults, or compressed for the mock.
-    let ms = |flag: Option<u64>, real: u64, compressed: u64| {
-        Duration::from_millis(flag.unwrap_or(if mock.is_none() { real } else { compressed }))
-    };
+    let ms = |flag, real, compressed| clock(flag, mock.is_some(), real, compressed);
     let timeout = ms(args.timeout_ms, 10_000, 1_000);
     let client = Client {
         http: reqwest::Client::builder().timeout(timeout).build()?,
@@ -259,10 +322,7 @@ async fn run(args: Args) -> Result<bool> {
         reconciliations: AtomicU32::new(0),
     };
 
-    // 1. Pick a chat: the first by name (the server lists them in any order).
-    let mut chats: Vec<Chat> = client.get("/chats").await?;
-    chats.sort_by(|a, b| a.name.cmp(&b.name));
-    let chat = chats.first().ok_or("the server has no chats")?.clone();
+    let chat = pick_chat(&client).await?;
     println!("chat {} ({}) on {base}", chat.name, chat.id);
 
     // 2. Follow the stream. No overall timeout on its HTTP client: a stream
@@ -273,45 +333,13 @@ async fn run(args: Args) -> Result<bool> {
         .connect_timeout(timeout)
         .build()?;
     let idle = ms(None, 60_000, 2_000);
-    let follower = follow_stream(http, base, idle, tx, reconnects.clone());
-    let follower = tokio::spawn(follower);
+    let follower = tokio::spawn(follow_stream(http, base, idle, tx, reconnects.clone()));
 
-    // 3. Send, one message at a time; the texts are unique to this run.
-    let run_tag = &uuid::Uuid::new_v4().to_string()[..8];
-    let mut sent = Vec::new();
-    for i in 1..=args.messages {
-        let message = client
-            .send(&chat.id, &format!("resilient {run_tag} #{i}"))
-            .await?;
-        println!("  stored #{i} as {}", message.id);
-        sent.push(message);
-    }
-
-    // 4. Wait until every sent message has come through the stream.
-    let mut waiting: HashSet<String> = sent.iter().map(|m| m.id.clone()).collect();
-    let _ = tokio::time::timeout(ms(None, 120_000, 20_000), async {
-        while let Some(m) = rx.recv().await {
-            waiting.remove(&m.id);
-            if waiting.is_empty() {
-                break;
-            }
-        }
-    })
-    .await;
+    let sent = send_all(&client, &chat, args.messages).await?;
+    let seen = wait_until_seen(&sent, &mut rx, ms(None, 120_000, 20_000)).await;
     follower.abort();
+    let stored_once = count_stored_once(&client, &chat, &sent).await?;
 
-    // 5. The history (the last 100 messages: enough, as long as nobody else
-    //    writes to this chat meanwhile) holds each text exactly once.
-    let history: Vec<Message> = client.get(&format!("/chats/{}/messages", chat.id)).await?;
-    let mut stored_once = 0;
-    for m in &sent {
-        match history.iter().filter(|h| h.text == m.text).count() {
-            1 => stored_once += 1,
-            0 => eprintln!("LOST: {:?}", m.text),
-            n => eprintln!("STORED {n} TIMES: {:?}", m.text),
-        }
-    }
-    let seen = sent.len() - waiting.len();
     println!(
         "sent {}, stored {stored_once} once each, seen on stream {seen}, retries {}, \
          empty-200 reconciliations {}, stream reconnects {}",

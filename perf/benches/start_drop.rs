@@ -26,7 +26,8 @@ use std::hint::black_box;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
 use mock_chat_server::MockChatServer;
 use mock_chat_server_perf::{BareWarp, Bodies};
 
@@ -37,16 +38,24 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+type Group<'a> = BenchmarkGroup<'a, WallTime>;
+
 fn start_drop(c: &mut Criterion) {
     let rt = runtime();
     let bodies = rt.block_on(Bodies::like_mock_chat_server(1));
-    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
     let mut g = c.benchmark_group("start_drop");
     g.warm_up_time(Duration::from_secs(1));
     g.measurement_time(Duration::from_secs(4));
+    bench_ours_and_warp(&mut g, &rt, bodies);
+    bench_peers(&mut g, &rt);
+    g.finish();
+}
 
+/// `mock_chat_server` and the `bare_warp` limit.
+fn bench_ours_and_warp(g: &mut Group, rt: &tokio::runtime::Runtime, bodies: Bodies) {
+    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
     g.bench_function("mock_chat_server", |b| {
-        b.to_async(&rt).iter(|| async {
+        b.to_async(rt).iter(|| async {
             let server = MockChatServer::builder().start().await;
             black_box(server.address());
             drop(server);
@@ -54,7 +63,7 @@ fn start_drop(c: &mut Criterion) {
         })
     });
     g.bench_function("bare_warp", |b| {
-        b.to_async(&rt).iter(|| {
+        b.to_async(rt).iter(|| {
             let bodies = bodies.clone();
             async move {
                 let server = BareWarp::start(loopback, bodies).await;
@@ -64,8 +73,12 @@ fn start_drop(c: &mut Criterion) {
             }
         })
     });
+}
+
+/// wiremock (fresh and pooled), httpmock and mockito (pooled).
+fn bench_peers(g: &mut Group, rt: &tokio::runtime::Runtime) {
     g.bench_function("wiremock_builder", |b| {
-        b.to_async(&rt).iter(|| async {
+        b.to_async(rt).iter(|| async {
             let server = wiremock::MockServer::builder().start().await;
             black_box(server.address());
             drop(server);
@@ -73,7 +86,7 @@ fn start_drop(c: &mut Criterion) {
         })
     });
     g.bench_function("wiremock_pooled", |b| {
-        b.to_async(&rt).iter(|| async {
+        b.to_async(rt).iter(|| async {
             let server = wiremock::MockServer::start().await;
             black_box(server.address());
             drop(server);
@@ -81,7 +94,7 @@ fn start_drop(c: &mut Criterion) {
         })
     });
     g.bench_function("httpmock_pooled", |b| {
-        b.to_async(&rt).iter(|| async {
+        b.to_async(rt).iter(|| async {
             let server = httpmock::MockServer::start_async().await;
             black_box(server.address());
             drop(server);
@@ -89,14 +102,13 @@ fn start_drop(c: &mut Criterion) {
         })
     });
     g.bench_function("mockito_pooled", |b| {
-        b.to_async(&rt).iter(|| async {
+        b.to_async(rt).iter(|| async {
             let server = mockito::Server::new_async().await;
             black_box(server.socket_address());
             drop(server);
             tokio::task::yield_now().await;
         })
     });
-    g.finish();
 }
 
 criterion_group!(benches, start_drop);

@@ -12,6 +12,7 @@
 //! still open). Then it reports the thread and fd counts of this process
 //! before and after.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -71,56 +72,23 @@ fn counts() -> (u64, usize) {
     (threads(pid).unwrap_or(0), fds(pid).unwrap_or(0))
 }
 
-fn main() {
-    let n: u32 = std::env::args()
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1000);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let bodies = Bodies::like_mock_chat_server(1).await;
-        let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+/// `n` times: `start()` a server and drop it (it returns the address, the
+/// server dropped on return), then count the yields until the port closes.
+async fn cycles<F, Fut>(name: &str, n: u32, mut start: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = SocketAddr>,
+{
+    let (before, started, mut t) = (counts(), Instant::now(), Tally::new());
+    for _ in 0..n {
+        let addr = start().await;
+        t.add(yields_until_closed(addr).await);
+    }
+    report(name, n, &t, before, started);
+}
 
-        let (before, started, mut t) = (counts(), Instant::now(), Tally::new());
-        for _ in 0..n {
-            let s = MockChatServer::builder().start().await;
-            let addr = s.address();
-            drop(s);
-            t.add(yields_until_closed(addr).await);
-        }
-        report("mock_chat_server", n, &t, before, started);
-
-        let (before, started, mut t) = (counts(), Instant::now(), Tally::new());
-        for _ in 0..n {
-            let s = BareWarp::start(loopback, bodies.clone()).await;
-            let addr = s.address();
-            drop(s);
-            t.add(yields_until_closed(addr).await);
-        }
-        report("bare_warp", n, &t, before, started);
-
-        let (before, started, mut t) = (counts(), Instant::now(), Tally::new());
-        for _ in 0..n {
-            let s = wiremock::MockServer::builder().start().await;
-            let addr = *s.address();
-            drop(s);
-            t.add(yields_until_closed(addr).await);
-        }
-        report("wiremock_builder", n, &t, before, started);
-
-        let (before, started, mut t) = (counts(), Instant::now(), Tally::new());
-        for _ in 0..n {
-            let s = wiremock::MockServer::start().await;
-            let addr = *s.address();
-            drop(s);
-            t.add(yields_until_closed(addr).await);
-        }
-        report("wiremock_pooled", n, &t, before, started);
-    });
-    // The same for `start_blocking()` (its own runtime on a thread).
+/// The same for `start_blocking()` (its own runtime on a thread).
+fn blocking_cycles(n: u32) {
     let (before, started, mut t) = (counts(), Instant::now(), Tally::new());
     for _ in 0..n {
         let s = MockChatServer::builder().start_blocking();
@@ -139,4 +107,43 @@ fn main() {
     // The background threads end on their own once the server is gone.
     std::thread::sleep(std::time::Duration::from_millis(200));
     report("start_blocking", n, &t, before, started);
+}
+
+fn main() {
+    let n: u32 = std::env::args()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let bodies = Bodies::like_mock_chat_server(1).await;
+        let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+        cycles("mock_chat_server", n, || async {
+            let s = MockChatServer::builder().start().await;
+            s.address()
+        })
+        .await;
+        cycles("bare_warp", n, || {
+            let bodies = bodies.clone();
+            async move {
+                let s = BareWarp::start(loopback, bodies).await;
+                s.address()
+            }
+        })
+        .await;
+        cycles("wiremock_builder", n, || async {
+            let s = wiremock::MockServer::builder().start().await;
+            *s.address()
+        })
+        .await;
+        cycles("wiremock_pooled", n, || async {
+            let s = wiremock::MockServer::start().await;
+            *s.address()
+        })
+        .await;
+    });
+    blocking_cycles(n);
 }

@@ -120,45 +120,52 @@ fn cpu_time() -> Duration {
     Duration::from_millis(ticks * 10) // USER_HZ = 100 on Linux
 }
 
+/// When each event was published, in nanoseconds since `base`.
+#[derive(Clone)]
+struct Published {
+    base: Instant,
+    at: Arc<Vec<AtomicU64>>,
+}
+
+/// What one subscriber got: its event count and latencies (µs).
+type Received = (usize, Vec<u64>);
+
+/// A multi-thread runtime with two workers.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A calm server (silent bot) whose streams never end.
+async fn start_server() -> MockChatServer {
+    MockChatServer::builder()
+        .seed(1)
+        .bot(BotBehavior::Silent)
+        .stream_lifetime(None)
+        .start()
+        .await
+}
+
 /// The issue's scenario. Returns true if every subscriber got every event.
 fn scenario() -> bool {
     let subscribers = env_or("FANOUT_SUBSCRIBERS", 1000) as usize;
     let secs = env_or("FANOUT_SECS", 5);
     let rate = env_or("FANOUT_RATE", 1000).max(1);
     let events = (secs * rate) as usize;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async move {
-        let server = MockChatServer::builder()
-            .seed(1)
-            .bot(BotBehavior::Silent)
-            .stream_lifetime(None)
-            .start()
-            .await;
+    runtime().block_on(async move {
+        let server = start_server().await;
         let addr = server.address();
         let chats: Vec<String> = server.chats().iter().map(|c| c.id.to_string()).collect();
-        let base = Instant::now();
-        let published: Arc<Vec<AtomicU64>> =
-            Arc::new((0..events).map(|_| AtomicU64::new(0)).collect());
+        let published = Published {
+            base: Instant::now(),
+            at: Arc::new((0..events).map(|_| AtomicU64::new(0)).collect()),
+        };
         let mut readers = Vec::new();
         for _ in 0..subscribers {
-            let (s, buf) = open_stream(addr).await;
-            let published = Arc::clone(&published);
-            readers.push(tokio::spawn(async move {
-                let mut lat = Vec::with_capacity(events);
-                let mut got = 0usize;
-                read_events(s, buf, |seq| {
-                    let now = base.elapsed().as_nanos() as u64;
-                    let sent = published[seq].load(Ordering::Acquire);
-                    lat.push(now.saturating_sub(sent) / 1000);
-                    got += 1;
-                })
-                .await;
-                (got, lat)
-            }));
+            readers.push(subscribe(addr, events, published.clone()).await);
         }
         // One subscriber that never reads: it must not slow anyone down.
         let (stalled, _) = open_stream(addr).await;
@@ -166,98 +173,163 @@ fn scenario() -> bool {
         eprintln!(
             "scenario: {subscribers} subscribers (+1 that never reads), {events} POSTs at {rate}/s"
         );
-
         let mut conn = http1::Conn::connect(addr).await.unwrap();
-        let mut post_us = Vec::with_capacity(events);
-        let mut tick = tokio::time::interval(Duration::from_nanos(1_000_000_000 / rate));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
         let started = Instant::now();
         let cpu_before = cpu_time();
-        for seq in 0..events {
-            tick.tick().await;
-            let body = format!(r#"{{"text":"fanout-{seq}"}}"#);
-            let key = format!("fanout-key-{seq}");
-            let t0 = Instant::now();
-            published[seq].store(base.elapsed().as_nanos() as u64, Ordering::Release);
-            let a = conn
-                .post(&format!("/chats/{}/messages", chats[seq % 4]), &key, &body)
-                .await
-                .unwrap();
-            assert_eq!(a.status, 200);
-            post_us.push(t0.elapsed().as_micros() as u64);
-        }
+        let mut post_us = publish(&mut conn, &chats, rate, &published).await;
         let publish_time = started.elapsed();
         let cpu = cpu_time().saturating_sub(cpu_before);
         // Let the last events arrive, then end every stream.
         tokio::time::sleep(Duration::from_millis(500)).await;
         server.shutdown().await;
         drop(stalled);
-        let mut all = Vec::with_capacity(events * subscribers);
-        let mut complete = 0usize;
-        let mut min_got = usize::MAX;
-        for r in readers {
-            let (got, lat) = r.await.unwrap();
-            if got == events {
-                complete += 1;
-            }
-            min_got = min_got.min(got);
-            all.extend(lat);
-        }
+        let (mut all, complete, min_got) = gather(readers, events).await;
         all.sort_unstable();
         post_us.sort_unstable();
         eprintln!(
             "scenario: published {events} in {publish_time:.2?}; {complete}/{subscribers} subscribers got all {events} events (fewest: {min_got}); {} deliveries",
             all.len()
         );
-        eprintln!(
-            "scenario: publish->receive p50 {} p90 {} p99 {} max {}",
-            fmt_us(percentile(&all, 0.5)),
-            fmt_us(percentile(&all, 0.9)),
-            fmt_us(percentile(&all, 0.99)),
-            fmt_us(*all.last().unwrap_or(&0)),
-        );
-        eprintln!(
-            "scenario: CPU (server + subscribers + publisher, this process) {cpu:.2?} while publishing: {:.2} µs per delivery",
-            cpu.as_secs_f64() * 1e6 / all.len().max(1) as f64
-        );
-        eprintln!(
-            "scenario: POST round trip p50 {} p99 {} max {}",
-            fmt_us(percentile(&post_us, 0.5)),
-            fmt_us(percentile(&post_us, 0.99)),
-            fmt_us(*post_us.last().unwrap_or(&0)),
-        );
+        print_figures(&all, &post_us, cpu);
         complete == subscribers
     })
 }
 
+/// Opens one stream and spawns its reader, which records each event's
+/// publish→receive latency.
+async fn subscribe(
+    addr: SocketAddr,
+    events: usize,
+    published: Published,
+) -> tokio::task::JoinHandle<Received> {
+    let (s, buf) = open_stream(addr).await;
+    tokio::spawn(async move {
+        let mut lat = Vec::with_capacity(events);
+        let mut got = 0usize;
+        read_events(s, buf, |seq| {
+            let now = published.base.elapsed().as_nanos() as u64;
+            let sent = published.at[seq].load(Ordering::Acquire);
+            lat.push(now.saturating_sub(sent) / 1000);
+            got += 1;
+        })
+        .await;
+        (got, lat)
+    })
+}
+
+/// POSTs every event at `rate` per second over the keep-alive `conn`,
+/// noting when each was published; returns the round trips (µs).
+async fn publish(
+    conn: &mut http1::Conn,
+    chats: &[String],
+    rate: u64,
+    published: &Published,
+) -> Vec<u64> {
+    let events = published.at.len();
+    let mut post_us = Vec::with_capacity(events);
+    let mut tick = tokio::time::interval(Duration::from_nanos(1_000_000_000 / rate));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    for seq in 0..events {
+        tick.tick().await;
+        let body = format!(r#"{{"text":"fanout-{seq}"}}"#);
+        let key = format!("fanout-key-{seq}");
+        let t0 = Instant::now();
+        let at = published.base.elapsed().as_nanos() as u64;
+        published.at[seq].store(at, Ordering::Release);
+        let a = conn
+            .post(&format!("/chats/{}/messages", chats[seq % 4]), &key, &body)
+            .await
+            .unwrap();
+        assert_eq!(a.status, 200);
+        post_us.push(t0.elapsed().as_micros() as u64);
+    }
+    post_us
+}
+
+/// Every latency, how many subscribers got all `events`, and the fewest
+/// any subscriber got.
+async fn gather(
+    readers: Vec<tokio::task::JoinHandle<Received>>,
+    events: usize,
+) -> (Vec<u64>, usize, usize) {
+    let mut all = Vec::with_capacity(events * readers.len());
+    let mut complete = 0usize;
+    let mut min_got = usize::MAX;
+    for r in readers {
+        let (got, lat) = r.await.unwrap();
+        if got == events {
+            complete += 1;
+        }
+        min_got = min_got.min(got);
+        all.extend(lat);
+    }
+    (all, complete, min_got)
+}
+
+/// Latency, CPU and POST round-trip figures (`all`, `post_us` sorted).
+fn print_figures(all: &[u64], post_us: &[u64], cpu: Duration) {
+    eprintln!(
+        "scenario: publish->receive p50 {} p90 {} p99 {} max {}",
+        fmt_us(percentile(all, 0.5)),
+        fmt_us(percentile(all, 0.9)),
+        fmt_us(percentile(all, 0.99)),
+        fmt_us(*all.last().unwrap_or(&0)),
+    );
+    eprintln!(
+        "scenario: CPU (server + subscribers + publisher, this process) {cpu:.2?} while publishing: {:.2} µs per delivery",
+        cpu.as_secs_f64() * 1e6 / all.len().max(1) as f64
+    );
+    eprintln!(
+        "scenario: POST round trip p50 {} p99 {} max {}",
+        fmt_us(percentile(post_us, 0.5)),
+        fmt_us(percentile(post_us, 0.99)),
+        fmt_us(*post_us.last().unwrap_or(&0)),
+    );
+}
+
+const SUBSCRIBERS: u64 = 1000;
+
+/// Subscriber count and a wake-up for every event any subscriber receives.
+#[derive(Clone, Default)]
+struct Counter {
+    received: Arc<AtomicU64>,
+    notify: Arc<Notify>,
+}
+
+impl Counter {
+    /// Waits until `target` events have been received in all.
+    async fn wait_for(&self, target: u64) {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.received.load(Ordering::Acquire) >= target {
+                break;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// A server with `SUBSCRIBERS` streams, each counting into `counter`.
+async fn start_with_subscribers(counter: &Counter) -> MockChatServer {
+    let server = start_server().await;
+    for _ in 0..SUBSCRIBERS {
+        let (s, buf) = open_stream(server.address()).await;
+        let counter = counter.clone();
+        tokio::spawn(read_events(s, buf, move |_| {
+            counter.received.fetch_add(1, Ordering::AcqRel);
+            counter.notify.notify_waiters();
+        }));
+    }
+    server
+}
+
 /// Criterion: publish one message, wait until every subscriber has it.
 fn fanout_group(c: &mut Criterion) {
-    const SUBSCRIBERS: u64 = 1000;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let received = Arc::new(AtomicU64::new(0));
-    let notify = Arc::new(Notify::new());
-    let server = rt.block_on(async {
-        let server = MockChatServer::builder()
-            .seed(1)
-            .bot(BotBehavior::Silent)
-            .stream_lifetime(None)
-            .start()
-            .await;
-        for _ in 0..SUBSCRIBERS {
-            let (s, buf) = open_stream(server.address()).await;
-            let received = Arc::clone(&received);
-            let notify = Arc::clone(&notify);
-            tokio::spawn(read_events(s, buf, move |_| {
-                received.fetch_add(1, Ordering::AcqRel);
-                notify.notify_waiters();
-            }));
-        }
-        server
-    });
+    let rt = runtime();
+    let counter = Counter::default();
+    let server = rt.block_on(start_with_subscribers(&counter));
     let mut published = 0u64;
     let john = server.chats()[0].id;
     let mut g = c.benchmark_group("sse_fanout");
@@ -275,15 +347,7 @@ fn fanout_group(c: &mut Criterion) {
                     server
                         .inject_message(&john, Author::User, format!("fanout-{published}"))
                         .unwrap();
-                    loop {
-                        let notified = notify.notified();
-                        tokio::pin!(notified);
-                        notified.as_mut().enable();
-                        if received.load(Ordering::Acquire) >= target {
-                            break;
-                        }
-                        notified.await;
-                    }
+                    counter.wait_for(target).await;
                     total += t0.elapsed();
                 }
                 total

@@ -239,14 +239,14 @@ fn clock(flag: Option<u64>, mocked: bool, real: u64, compressed: u64) -> Duratio
     Duration::from_millis(flag.unwrap_or(if mocked { compressed } else { real }))
 }
 
-/// 1. Picks a chat: the first by name (the server lists them in any order).
+/// The first chat by name (the server lists them in any order).
 async fn pick_chat(client: &Client) -> Result<Chat> {
     let mut chats: Vec<Chat> = client.get("/chats").await?;
     chats.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(chats.first().ok_or("the server has no chats")?.clone())
 }
 
-/// 3. Sends, one message at a time; the texts are unique to this run.
+/// Sends `count` messages, one at a time; the texts are unique to this run.
 async fn send_all(client: &Client, chat: &Chat, count: usize) -> Result<Vec<Message>> {
     let run_tag = &uuid::Uuid::new_v4().to_string()[..8];
     let mut sent = Vec::new();
@@ -260,7 +260,7 @@ async fn send_all(client: &Client, chat: &Chat, count: usize) -> Result<Vec<Mess
     Ok(sent)
 }
 
-/// 4. Waits (up to `limit`) until every sent message has come through the
+/// Waits (up to `limit`) until every sent message has come through the
 /// stream; returns how many did.
 async fn wait_until_seen(
     sent: &[Message],
@@ -280,9 +280,8 @@ async fn wait_until_seen(
     sent.len() - waiting.len()
 }
 
-/// 5. Counts the sent messages whose text the history (the last 100
-/// messages: enough, as long as nobody else writes to this chat meanwhile)
-/// holds exactly once.
+/// How many sent texts the history holds exactly once (the last 100
+/// messages: enough, as long as nobody else writes to this chat meanwhile).
 async fn count_stored_once(client: &Client, chat: &Chat, sent: &[Message]) -> Result<usize> {
     let history: Vec<Message> = client.get(&format!("/chats/{}/messages", chat.id)).await?;
     let mut stored_once = 0;
@@ -322,6 +321,7 @@ async fn run(args: Args) -> Result<bool> {
         reconciliations: AtomicU32::new(0),
     };
 
+    // 1. Pick a chat.
     let chat = pick_chat(&client).await?;
     println!("chat {} ({}) on {base}", chat.name, chat.id);
 
@@ -335,6 +335,8 @@ async fn run(args: Args) -> Result<bool> {
     let idle = ms(None, 60_000, 2_000);
     let follower = tokio::spawn(follow_stream(http, base, idle, tx, reconnects.clone()));
 
+    // 3. Send; 4. wait until the stream has shown every message; 5. check
+    //    the history.
     let sent = send_all(&client, &chat, args.messages).await?;
     let seen = wait_until_seen(&sent, &mut rx, ms(None, 120_000, 20_000)).await;
     follower.abort();

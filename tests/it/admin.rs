@@ -20,12 +20,11 @@ async fn the_admin_api_is_off_by_default() {
     assert_eq!((r.status, r.text().as_str()), (404, "404 page not found\n"));
 }
 
-#[tokio::test]
-async fn reset_inject_force_and_read_over_http() {
-    let server = admin().await;
-    let john = chat(&server, "John");
+/// `POST /__admin/chats/{id}/messages` adds a message as if sent.
+async fn inject_a_message_over_http(server: &MockChatServer) {
+    let john = chat(server, "John");
     let r = request(
-        &server,
+        server,
         "POST",
         &format!("/__admin/chats/{}/messages", john.id),
         &[],
@@ -35,8 +34,13 @@ async fn reset_inject_force_and_read_over_http() {
     assert_eq!(r.status, 200, "{}", r.text());
     let m: Message = r.json();
     assert_eq!(server.messages(&john.id).last(), Some(&m));
+}
+
+/// `POST /__admin/faults` forces a fault for a count of requests, and
+/// refuses a fault the route cannot take.
+async fn force_faults_over_http(server: &MockChatServer) {
     let r = request(
-        &server,
+        server,
         "POST",
         "/__admin/faults",
         &[],
@@ -44,11 +48,11 @@ async fn reset_inject_force_and_read_over_http() {
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(get(&server, "/chats").await.status, 503);
-    assert_eq!(get(&server, "/chats").await.status, 503);
-    assert_eq!(get(&server, "/chats").await.status, 200);
+    assert_eq!(get(server, "/chats").await.status, 503);
+    assert_eq!(get(server, "/chats").await.status, 503);
+    assert_eq!(get(server, "/chats").await.status, 200);
     let r = request(
-        &server,
+        server,
         "POST",
         "/__admin/faults",
         &[],
@@ -56,8 +60,13 @@ async fn reset_inject_force_and_read_over_http() {
     )
     .await;
     assert_eq!(r.status, 400, "{}", r.text());
+}
+
+/// `PUT /__admin/faults` takes a preset and refuses an invalid plan,
+/// naming the field.
+async fn replace_the_plan_over_http(server: &MockChatServer) {
     let r = request(
-        &server,
+        server,
         "PUT",
         "/__admin/faults",
         &[],
@@ -67,7 +76,7 @@ async fn reset_inject_force_and_read_over_http() {
     assert_eq!(r.status, 200);
     assert_eq!(server.faults(), FaultPlan::hostile());
     let r = request(
-        &server,
+        server,
         "PUT",
         "/__admin/faults",
         &[],
@@ -80,6 +89,14 @@ async fn reset_inject_force_and_read_over_http() {
         "{}",
         r.text()
     );
+}
+
+#[tokio::test]
+async fn reset_inject_force_and_read_over_http() {
+    let server = admin().await;
+    inject_a_message_over_http(&server).await;
+    force_faults_over_http(&server).await;
+    replace_the_plan_over_http(&server).await;
     let journal: Vec<serde_json::Value> = get(&server, "/__admin/journal").await.json();
     assert!(journal.iter().any(|e| e["fault"]["kind"] == "unavailable"));
     let seed: serde_json::Value = get(&server, "/__admin/seed").await.json();

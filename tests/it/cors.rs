@@ -145,14 +145,13 @@ async fn a_client_that_sends_preflights_gets_the_same_faults() {
     assert_eq!(faults(&plain), faults(&browser));
 }
 
-#[tokio::test]
-async fn every_other_answer_carries_vary_and_with_an_origin_the_grant() {
-    let server = server().await;
-    let at = server.address();
+/// Requests that are not preflights, each with the head the reference
+/// answers it with.
+fn other_answers() -> [(String, String); 7] {
     let cors = "Access-Control-Allow-Credentials: true\n\
                 Access-Control-Allow-Origin: http://app.example\n\
                 Access-Control-Expose-Headers: Link";
-    let cases = [
+    [
         // OPTIONS without a requested method is an ordinary request.
         (
             format!("OPTIONS /chats HTTP/1.1\r\n{CLOSE}{ORIGIN}\r\n"),
@@ -185,8 +184,14 @@ async fn every_other_answer_carries_vary_and_with_an_origin_the_grant() {
             format!("OPTIONS * HTTP/1.1\r\n{CLOSE}{ORIGIN}Access-Control-Request-Method: GET\r\n\r\n"),
             "HTTP/1.1 200 OK\nContent-Length: 0\nDate: D\nConnection: close".to_string(),
         ),
-    ];
-    for (request, expected) in cases {
+    ]
+}
+
+#[tokio::test]
+async fn every_other_answer_carries_vary_and_with_an_origin_the_grant() {
+    let server = server().await;
+    let at = server.address();
+    for (request, expected) in other_answers() {
         assert_eq!(
             heads(at, request.as_bytes(), 1).await,
             expected,

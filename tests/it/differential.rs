@@ -232,13 +232,38 @@ async fn reference_answer(side: &Side, bytes: &[u8], chaos: &mut Vec<Reply>) -> 
 
 /// The first SSE frame after a POST, normalised, and the stream's head.
 async fn stream_observation(side: &Side, key: &str) -> String {
+    match stream_until_posted(side, key).await {
+        Ok(text) => describe_stream(&text),
+        Err(failure) => failure.into(),
+    }
+}
+
+/// Opens the message stream, posts a message (retried past chaos) and
+/// reads the stream until the message shows or 25 s pass.
+async fn stream_until_posted(side: &Side, key: &str) -> Result<String, &'static str> {
     let Ok(mut s) = TcpStream::connect(side.addr).await else {
-        return "no connection".into();
+        return Err("no connection");
     };
     let head = b"GET /events?stream=messages HTTP/1.1\r\nHost: localhost\r\nLast-Event-ID: 999999999\r\n\r\n";
     if s.write_all(head).await.is_err() {
-        return "write failed".into();
+        return Err("write failed");
     }
+    post_in_the_background(side, key);
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(25);
+    while !String::from_utf8_lossy(&raw).contains("on the stream") {
+        match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => raw.extend_from_slice(&buf[..n]),
+            _ => break,
+        }
+    }
+    Ok(String::from_utf8_lossy(&raw).into_owned())
+}
+
+/// Posts "on the stream" to John's chat, retrying until a 200 (at most 12
+/// tries).
+fn post_in_the_background(side: &Side, key: &str) {
     let post = request_bytes(
         "POST",
         &format!("/chats/{}/messages", side.john),
@@ -255,17 +280,12 @@ async fn stream_observation(side: &Side, key: &str) -> String {
             }
         }
     });
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 4096];
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(25);
-    while !String::from_utf8_lossy(&raw).contains("on the stream") {
-        match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
-            Ok(Ok(n)) if n > 0 => raw.extend_from_slice(&buf[..n]),
-            _ => break,
-        }
-    }
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+}
+
+/// The stream's status line, header order and set (without `Date`), the
+/// first frame's id shape and its data, normalised.
+fn describe_stream(text: &str) -> String {
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((text, ""));
     let mut headers: Vec<String> = head
         .lines()
         .skip(1)
@@ -321,31 +341,30 @@ fn shorten(s: &str) -> String {
     format!("{head} … {tail}")
 }
 
-#[tokio::test]
-async fn the_mock_answers_as_the_reference_server() {
-    let Ok(url) = std::env::var("MOCK_CHAT_REFERENCE_URL") else {
-        eprintln!(
-            "differential: skipped (set MOCK_CHAT_REFERENCE_URL to a running reference server)"
-        );
-        return;
-    };
-    let addr: SocketAddr =
-        tokio::net::lookup_host(url.trim_start_matches("http://").trim_end_matches('/'))
-            .await
-            .expect("the reference's address")
-            .next()
-            .expect("an address");
-    let mock = MockChatServer::builder().seed(1).start().await;
-    let reference = learn(addr).await;
-    let ours = learn(mock.address()).await;
-    let run = format!("diff-{}", uuid::Uuid::new_v4());
+/// One compared observation: its name, the reference's and the mock's.
+type Observation = (String, String, String);
+
+/// The reference's socket address, from its URL.
+async fn reference_address(url: &str) -> SocketAddr {
+    tokio::net::lookup_host(url.trim_start_matches("http://").trim_end_matches('/'))
+        .await
+        .expect("the reference's address")
+        .next()
+        .expect("an address")
+}
+
+/// Every probe sent to both sides; the reference's chaos answers kept.
+async fn probe_observations(
+    reference: &Side,
+    ours: &Side,
+    run: &str,
+    chaos: &mut Vec<Reply>,
+) -> Vec<Observation> {
     let mut report = Vec::new();
-    let mut chaos = Vec::new();
     for p in PROBES {
         let key = format!("{run}-key");
-        let theirs =
-            reference_answer(&reference, &probe_bytes(p, &reference, &key), &mut chaos).await;
-        let mine = send(ours.addr, &probe_bytes(p, &ours, &key)).await;
+        let theirs = reference_answer(reference, &probe_bytes(p, reference, &key), chaos).await;
+        let mine = send(ours.addr, &probe_bytes(p, ours, &key)).await;
         let sort = p.path.starts_with("/chats?") || p.path == "/chats";
         let (t, m) = (
             theirs.map_or("no answer".into(), |r| observe(&r, sort)),
@@ -353,9 +372,17 @@ async fn the_mock_answers_as_the_reference_server() {
         );
         report.push((p.name.to_string(), t, m));
     }
-    report.extend(keys::observations(&reference, &ours, &run, &mut chaos).await);
-    // The reference's own chaos answers, against the mock's forced ones.
-    for r in &chaos {
+    report
+}
+
+/// The reference's own chaos answers, against the mock's forced ones.
+async fn chaos_observations(
+    mock: &MockChatServer,
+    ours: &Side,
+    chaos: &[Reply],
+) -> Vec<Observation> {
+    let mut report = Vec::new();
+    for r in chaos {
         let fault = if r.status == 503 {
             Fault::Unavailable
         } else {
@@ -373,11 +400,14 @@ async fn the_mock_answers_as_the_reference_server() {
             mine.map_or("no answer".into(), |m| observe(&m, false)),
         ));
     }
-    let t = stream_observation(&reference, &format!("{run}-sse")).await;
-    let m = stream_observation(&ours, &format!("{run}-sse")).await;
-    report.push(("SSE head and first frame".into(), t, m));
+    report
+}
+
+/// Prints every observation; the names of those that differ outside
+/// [`ALLOWED`].
+fn differences(report: &[Observation]) -> Vec<String> {
     let mut different = Vec::new();
-    for (name, t, m) in &report {
+    for (name, t, m) in report {
         if t == m {
             println!("same       {name}: {}", shorten(t));
         } else {
@@ -391,6 +421,30 @@ async fn the_mock_answers_as_the_reference_server() {
             }
         }
     }
+    different
+}
+
+#[tokio::test]
+async fn the_mock_answers_as_the_reference_server() {
+    let Ok(url) = std::env::var("MOCK_CHAT_REFERENCE_URL") else {
+        eprintln!(
+            "differential: skipped (set MOCK_CHAT_REFERENCE_URL to a running reference server)"
+        );
+        return;
+    };
+    let addr = reference_address(&url).await;
+    let mock = MockChatServer::builder().seed(1).start().await;
+    let reference = learn(addr).await;
+    let ours = learn(mock.address()).await;
+    let run = format!("diff-{}", uuid::Uuid::new_v4());
+    let mut chaos = Vec::new();
+    let mut report = probe_observations(&reference, &ours, &run, &mut chaos).await;
+    report.extend(keys::observations(&reference, &ours, &run, &mut chaos).await);
+    report.extend(chaos_observations(&mock, &ours, &chaos).await);
+    let t = stream_observation(&reference, &format!("{run}-sse")).await;
+    let m = stream_observation(&ours, &format!("{run}-sse")).await;
+    report.push(("SSE head and first frame".into(), t, m));
+    let different = differences(&report);
     println!(
         "differential: {} observations, {} different",
         report.len(),

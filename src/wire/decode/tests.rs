@@ -101,7 +101,7 @@ fn syntax_errors_win_over_type_errors() {
 }
 
 #[test]
-fn syntax_errors() {
+fn a_bad_first_character_is_named_as_go_names_it() {
     err(
         b"\xc3",
         "invalid character '\\xc3' looking for beginning of value",
@@ -134,6 +134,10 @@ fn syntax_errors() {
         b"\xef\xbb\xbf{}",
         "invalid character '\\ufeff' looking for beginning of value",
     );
+}
+
+#[test]
+fn bad_literals_escapes_and_string_bytes_are_named_where_they_break() {
     err(br#"{"a" 1}"#, "invalid character '1' after object key");
     err(
         b"nulx",
@@ -165,6 +169,10 @@ fn syntax_errors() {
         "invalid character '\\x01' in string",
     );
     err(b"{\"text\":\"\t\"}", "invalid character '\\t' in string");
+}
+
+#[test]
+fn bad_numbers_are_named_where_they_break() {
     err(
         br#"{"text":1e}"#,
         "invalid character '}' in numeric literal",
@@ -194,6 +202,10 @@ fn syntax_errors() {
         br#"{"text":0x1}"#,
         "invalid character 'x' after object key:value pair",
     );
+}
+
+#[test]
+fn bad_arrays_and_objects_and_too_deep_nesting_are_named() {
     err(
         b"[1,]",
         "invalid character ']' looking for beginning of value",
@@ -219,7 +231,7 @@ fn syntax_errors() {
 }
 
 #[test]
-fn type_errors_name_the_field_as_written() {
+fn a_body_that_is_not_an_object_names_the_message_type() {
     err(
         b"[]",
         "json: cannot unmarshal array into Go value of type main.Message",
@@ -240,6 +252,10 @@ fn type_errors_name_the_field_as_written() {
         b"true",
         "json: cannot unmarshal bool into Go value of type main.Message",
     );
+}
+
+#[test]
+fn type_errors_name_the_field_as_written() {
     err(
         br#"{"text":5}"#,
         "json: cannot unmarshal number into Go struct field Message.text of type string",
@@ -288,6 +304,10 @@ fn type_errors_name_the_field_as_written() {
         br#"{"id":[1]}"#,
         "json: cannot unmarshal array into Go struct field Message.id of type uuid.UUID: JSON value must be string type",
     );
+}
+
+#[test]
+fn sent_at_type_errors_name_the_field_as_written() {
     err(
         br#"{"sent_at":5}"#,
         "json: cannot unmarshal number into Go struct field Message.sent_at of type time.Time",

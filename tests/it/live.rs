@@ -2,6 +2,7 @@
 //! orders, the script and catalogue, and the page's security.
 
 use mock_chat_server::chaos::FaultScript;
+use mock_chat_server::config::BotBehavior;
 use mock_chat_server::{FaultPlan, MockChatServer, Route};
 use serde_json::Value;
 
@@ -70,7 +71,14 @@ async fn live(server: &MockChatServer) -> (Sse, Value) {
 
 #[tokio::test]
 async fn the_feed_starts_with_a_snapshot_then_tells_of_each_request() {
-    let server = admin().await;
+    // Silent bots: an answer to "hello" would be the chat's last message in
+    // the snapshot, or the first delivery the feed tells of after "again".
+    let server = MockChatServer::builder()
+        .seed(7)
+        .admin_api(true)
+        .bot(BotBehavior::Silent)
+        .start()
+        .await;
     let john = chat(&server, "John");
     send(&server, &john, "k-1", "hello").await;
     let (mut sse, snapshot) = live(&server).await;

@@ -194,7 +194,7 @@ async fn serve(
     // A preflight is recorded with no route: no route answers it.
     let route = match preflight {
         Some(_) => None,
-        None => router::route_of(&req.method, &req.path),
+        None => target.route(),
     };
     let mut scope = app.begin(log::record_of(req, route));
     let served = match preflight {

@@ -74,11 +74,14 @@ pub(crate) fn classify<'a>(method: &Method, path: &'a str, admin: bool) -> Targe
     }
 }
 
-/// The route a request is for, whatever its method (for records).
-pub(crate) fn route_of(method: &Method, path: &str) -> Option<Route> {
-    match classify(method, path, false) {
-        Target::Route(route, _) => Some(route),
-        _ => None,
+impl Target<'_> {
+    /// The route the request is for (for records): `None` for the router's
+    /// own 404 and 405, and for the admin API.
+    pub(crate) fn route(&self) -> Option<Route> {
+        match self {
+            Target::Route(route, _) => Some(*route),
+            _ => None,
+        }
     }
 }
 
@@ -121,7 +124,7 @@ mod tests {
             Target::NotFound
         );
         assert_eq!(classify(&Method::GET, "/__admin/seed", true), Target::Admin);
-        assert_eq!(route_of(&Method::PUT, "/chats"), None);
+        assert_eq!(classify(&Method::PUT, "/chats", false).route(), None);
         assert_eq!(classify(&Method::GET, "chats", false), Target::NotFound);
         assert_eq!(
             classify(&Method::GET, "/chats//messages", false),
